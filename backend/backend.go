@@ -1,0 +1,134 @@
+// Package backend is the contract between cleanroom and whatever runs its
+// containers: the Docker engine (backend/docker) or sandboxed host processes
+// (backend/local). Every backend passes the conformance suite in
+// backend/backendtest, so the layers above never branch on which one runs.
+package backend
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Labels every backend puts on what it creates, so that a sweep can find the
+// resources of sessions whose owner process is gone.
+const (
+	LabelSession = "dev.cleanroom.session" // session ID (UUIDv7)
+	LabelOwner   = "dev.cleanroom.owner"   // host/pid/start-time of the creating process
+	LabelCreated = "dev.cleanroom.created" // RFC 3339 creation time
+	LabelService = "dev.cleanroom.service" // service name inside the session
+)
+
+// PullPolicy says when a backend may fetch an image it does not have.
+type PullPolicy string
+
+const (
+	PullMissing PullPolicy = "missing" // pull only when the image is absent (default)
+	PullNever   PullPolicy = "never"   // never pull; an absent image is a *errs.ResourceError
+	PullAlways  PullPolicy = "always"  // pull before every start
+)
+
+// Backend creates isolated sessions and removes what dead sessions left.
+type Backend interface {
+	// Name is "docker" or "local"; it appears in errors and reports.
+	Name() string
+	// NewSession creates the session's private network. Everything later
+	// started in the session carries spec.Labels.
+	NewSession(ctx context.Context, spec SessionSpec) (Session, error)
+	// Sweep removes resources labelled with a session whose owner is dead
+	// according to alive. It never touches resources without cleanroom labels.
+	Sweep(ctx context.Context, alive func(owner string) bool) (SweepReport, error)
+	// Close releases the backend's own connections, not sessions.
+	Close() error
+}
+
+// SessionSpec describes one isolated environment.
+type SessionSpec struct {
+	ID     string
+	Labels map[string]string // at least LabelSession, LabelOwner, LabelCreated
+}
+
+// Session is one isolated environment: a private network and the containers
+// started in it. Containers reach each other by their Name on that network.
+type Session interface {
+	ID() string
+	// Start creates and starts a container and returns once the backend has
+	// started it; readiness is the caller's concern (package ready).
+	Start(ctx context.Context, spec ContainerSpec) (Container, error)
+	// Close kills and removes every container of the session and its
+	// network. It is idempotent and safe for concurrent use.
+	Close(ctx context.Context) error
+}
+
+// ContainerSpec describes a container to start.
+type ContainerSpec struct {
+	Name       string // service name: the host name other containers use
+	Image      string // already mapped; the backend does not rewrite it
+	Pull       PullPolicy
+	Entrypoint []string
+	Cmd        []string
+	Env        map[string]string
+	Ports      []int // container ports to publish to the runner
+	Files      []File
+	Labels     map[string]string
+	User       string
+	WorkDir    string
+	Tmpfs      map[string]string // path → mount options ("size=64m")
+}
+
+// File is copied into a container before it starts.
+type File struct {
+	Path    string // destination inside the container
+	Content []byte // file content; HostPath is read when Content is nil
+	// HostPath is a file on the runner's machine.
+	HostPath string
+	Mode     int64 // 0 means 0o644
+}
+
+// Container is a started container.
+type Container interface {
+	ID() string
+	Name() string
+	// Endpoint is where the runner reaches a container port (host and
+	// published port).
+	Endpoint(ctx context.Context, port int) (host string, hostPort int, err error)
+	// Exec runs a command inside the container. A non-zero exit code is a
+	// result, not an error. When the timeout (or ctx) expires, the process
+	// and its children are killed before Exec returns a *errs.TimeoutError.
+	Exec(ctx context.Context, spec ExecSpec) (ExecResult, error)
+	// Logs returns the container's combined output so far; with follow it
+	// streams until ctx ends or the container stops.
+	Logs(ctx context.Context, follow bool) (io.ReadCloser, error)
+	CopyTo(ctx context.Context, f File) error
+	CopyFrom(ctx context.Context, path string) ([]byte, error)
+	// Stop stops the container, giving it grace to exit before it is
+	// killed. A zero grace kills at once.
+	Stop(ctx context.Context, grace time.Duration) error
+	// Remove kills and removes the container.
+	Remove(ctx context.Context) error
+}
+
+// ExecSpec describes one command run in a container.
+type ExecSpec struct {
+	Cmd     []string
+	Env     map[string]string
+	WorkDir string
+	User    string
+	Stdin   []byte
+	Timeout time.Duration // 0 means no limit beyond ctx
+}
+
+// ExecResult is what a command produced.
+type ExecResult struct {
+	ExitCode int
+	Stdout   []byte
+	Stderr   []byte
+	Duration time.Duration
+}
+
+// SweepReport lists what a sweep removed.
+type SweepReport struct {
+	Containers []string
+	Networks   []string
+	Sessions   []string
+}

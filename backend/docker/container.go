@@ -1,0 +1,269 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/errs"
+)
+
+type dockerContainer struct {
+	b    *Backend
+	tc   *testcontainers.DockerContainer
+	id   string
+	name string
+
+	mu    sync.Mutex
+	ports map[int]int // container port → published host port
+}
+
+func (c *dockerContainer) ID() string   { return c.id }
+func (c *dockerContainer) Name() string { return c.name }
+
+// loadPorts reads the published ports once: they do not change while the
+// container runs, and an inspect per Endpoint call would sit on every step's
+// hot path.
+func (c *dockerContainer) loadPorts(ctx context.Context) error {
+	res, err := c.b.cli.ContainerInspect(ctx, c.id, client.ContainerInspectOptions{})
+	if err != nil {
+		return &errs.BackendError{Backend: Name, Op: "inspect", Target: c.name, Err: err}
+	}
+	ports := map[int]int{}
+	if ns := res.Container.NetworkSettings; ns != nil {
+		for p, binds := range ns.Ports {
+			for _, bnd := range binds {
+				if hp, err := strconv.Atoi(bnd.HostPort); err == nil && hp > 0 {
+					// The engine publishes on IPv4 and IPv6; both carry the
+					// same port on the runner's side.
+					ports[int(p.Num())] = hp
+					break
+				}
+			}
+		}
+	}
+	c.mu.Lock()
+	c.ports = ports
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *dockerContainer) Endpoint(_ context.Context, port int) (string, int, error) {
+	c.mu.Lock()
+	hp, ok := c.ports[port]
+	c.mu.Unlock()
+	if !ok {
+		return "", 0, &errs.BackendError{Backend: Name, Op: "endpoint", Target: c.name,
+			Err: fmt.Errorf("port %d is not published; declare it in the service's ports", port)}
+	}
+	return c.b.host, hp, nil
+}
+
+// Exec runs the command through the engine's exec API with stdout and
+// stderr demultiplexed. testcontainers' Exec cannot be used: it merges the
+// streams and, on timeout, only stops waiting while the process runs on.
+func (c *dockerContainer) Exec(ctx context.Context, spec backend.ExecSpec) (backend.ExecResult, error) {
+	if len(spec.Cmd) == 0 {
+		return backend.ExecResult{}, &errs.ValidationError{Field: "exec", Message: "empty command"}
+	}
+	start := time.Now()
+	created, err := c.b.cli.ExecCreate(ctx, c.id, client.ExecCreateOptions{
+		Cmd:          spec.Cmd,
+		Env:          envList(spec.Env),
+		WorkingDir:   spec.WorkDir,
+		User:         spec.User,
+		AttachStdin:  spec.Stdin != nil,
+		AttachStdout: true,
+		AttachStderr: true,
+	})
+	if err != nil {
+		return backend.ExecResult{}, &errs.BackendError{Backend: Name, Op: "exec", Target: c.name, Err: err}
+	}
+	att, err := c.b.cli.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return backend.ExecResult{}, &errs.BackendError{Backend: Name, Op: "exec", Target: c.name, Err: err}
+	}
+	defer att.Close()
+
+	if spec.Stdin != nil {
+		go func() {
+			_, _ = att.Conn.Write(spec.Stdin)
+			_ = att.CloseWrite()
+		}()
+	}
+
+	var stdout, stderr bytes.Buffer
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(&stdout, &stderr, att.Reader)
+		copied <- err
+	}()
+
+	var timeout <-chan time.Time
+	if spec.Timeout > 0 {
+		t := time.NewTimer(spec.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case err := <-copied:
+		if err != nil {
+			return backend.ExecResult{}, &errs.BackendError{Backend: Name, Op: "exec", Target: c.name, Err: err}
+		}
+	case <-timeout:
+		return c.abandon(ctx, created.ID, spec, start, &stdout, &stderr, copied, nil)
+	case <-ctx.Done():
+		return c.abandon(context.WithoutCancel(ctx), created.ID, spec, start, &stdout, &stderr, copied, ctx.Err())
+	}
+
+	code, err := c.exitCode(ctx, created.ID)
+	if err != nil {
+		return backend.ExecResult{}, err
+	}
+	return backend.ExecResult{ExitCode: code, Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}, nil
+}
+
+// abandon kills the exec'd process tree, then reports the timeout with the
+// output gathered so far.
+func (c *dockerContainer) abandon(ctx context.Context, execID string, spec backend.ExecSpec, start time.Time,
+	stdout, stderr *bytes.Buffer, copied <-chan error, cause error) (backend.ExecResult, error) {
+	killErr := c.killExec(ctx, execID)
+	// Once the processes are dead the stream ends; wait for it briefly so
+	// the partial output is complete, without trusting it to end.
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+	}
+	res := backend.ExecResult{ExitCode: -1, Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
+	limit := spec.Timeout
+	if cause != nil {
+		limit = time.Since(start).Round(time.Millisecond)
+	}
+	terr := &errs.TimeoutError{Op: "exec", Target: c.name + ": " + quoteArgv(spec.Cmd), Timeout: limit, Err: cause}
+	if killErr != nil {
+		terr.Err = errors.Join(cause, fmt.Errorf("the process may still run: %w", killErr))
+	}
+	return res, terr
+}
+
+// exitCode asks the engine for the exit code. The output stream can end a
+// moment before the engine records the exit, so a still-running exec is
+// polled briefly.
+func (c *dockerContainer) exitCode(ctx context.Context, execID string) (int, error) {
+	for delay := 200 * time.Microsecond; ; delay *= 2 {
+		res, err := c.b.cli.ExecInspect(ctx, execID, client.ExecInspectOptions{})
+		if err != nil {
+			return 0, &errs.BackendError{Backend: Name, Op: "exec inspect", Target: c.name, Err: err}
+		}
+		if !res.Running {
+			return res.ExitCode, nil
+		}
+		if delay > time.Second {
+			return 0, &errs.BackendError{Backend: Name, Op: "exec inspect", Target: c.name, Err: errors.New("output ended but the process still runs")}
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return 0, &errs.BackendError{Backend: Name, Op: "exec inspect", Target: c.name, Err: ctx.Err()}
+		}
+	}
+}
+
+func (c *dockerContainer) Logs(ctx context.Context, follow bool) (io.ReadCloser, error) {
+	rc, err := c.b.cli.ContainerLogs(ctx, c.id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow})
+	if err != nil {
+		return nil, &errs.BackendError{Backend: Name, Op: "logs", Target: c.name, Err: err}
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(pw, pw, rc)
+		_ = rc.Close()
+		_ = pw.CloseWithError(err)
+	}()
+	return &pipeCloser{PipeReader: pr, src: rc}, nil
+}
+
+// pipeCloser closes the engine stream too, so a follower stops at once.
+type pipeCloser struct {
+	*io.PipeReader
+	src io.Closer
+}
+
+func (p *pipeCloser) Close() error {
+	_ = p.src.Close()
+	return p.PipeReader.Close()
+}
+
+func (c *dockerContainer) CopyTo(ctx context.Context, f backend.File) error {
+	mode := f.Mode
+	if mode == 0 {
+		mode = 0o644
+	}
+	var err error
+	if f.Content != nil {
+		err = c.tc.CopyToContainer(ctx, f.Content, f.Path, mode)
+	} else {
+		err = c.tc.CopyFileToContainer(ctx, f.HostPath, f.Path, mode)
+	}
+	if err != nil {
+		return &errs.BackendError{Backend: Name, Op: "copy to", Target: c.name + ":" + f.Path, Err: err}
+	}
+	return nil
+}
+
+func (c *dockerContainer) CopyFrom(ctx context.Context, path string) ([]byte, error) {
+	rc, err := c.tc.CopyFileFromContainer(ctx, path)
+	if err != nil {
+		return nil, &errs.BackendError{Backend: Name, Op: "copy from", Target: c.name + ":" + path, Err: err}
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, &errs.BackendError{Backend: Name, Op: "copy from", Target: c.name + ":" + path, Err: err}
+	}
+	return b, nil
+}
+
+func (c *dockerContainer) Stop(ctx context.Context, grace time.Duration) error {
+	secs := int((grace + time.Second - 1) / time.Second)
+	if _, err := c.b.cli.ContainerStop(ctx, c.id, client.ContainerStopOptions{Timeout: &secs}); err != nil && !isNotFound(err) {
+		return &errs.BackendError{Backend: Name, Op: "stop", Target: c.name, Err: err}
+	}
+	return nil
+}
+
+func (c *dockerContainer) Remove(ctx context.Context) error { return c.b.removeContainer(ctx, c.id) }
+
+// envList renders env sorted, so that the same spec gives the same process
+// environment on every run.
+func envList(env map[string]string) []string {
+	keys := slices.Sorted(maps.Keys(env))
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k + "=" + env[k]
+	}
+	return out
+}
+
+func quoteArgv(argv []string) string {
+	var b bytes.Buffer
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.Quote(a))
+	}
+	return b.String()
+}

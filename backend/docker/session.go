@@ -1,0 +1,200 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"sync"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/errs"
+)
+
+type session struct {
+	b       *Backend
+	id      string
+	labels  map[string]string
+	netName string
+	netID   string
+
+	mu         sync.Mutex
+	containers map[string]*dockerContainer // by ID
+	closeOnce  sync.Once
+	closeErr   error
+	closed     bool
+}
+
+func (s *session) ID() string { return s.id }
+
+// containerName is unique per session and readable in `docker ps`. The tail
+// of the UUIDv7 is its random part; the head is a timestamp shared by
+// sessions created in the same millisecond.
+func (s *session) containerName(service string) string {
+	tail := s.id
+	if len(tail) > 12 {
+		tail = tail[len(tail)-12:]
+	}
+	return "cleanroom-" + tail + "-" + service
+}
+
+func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backend.Container, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, &errs.BackendError{Backend: Name, Op: "start", Target: spec.Name, Err: errors.New("session is closed")}
+	}
+	if err := s.ensureImage(ctx, spec); err != nil {
+		return nil, err
+	}
+
+	labels := copyLabels(s.labels)
+	maps.Copy(labels, spec.Labels)
+	labels[backend.LabelService] = spec.Name
+
+	files := make([]testcontainers.ContainerFile, 0, len(spec.Files))
+	for _, f := range spec.Files {
+		cf := testcontainers.ContainerFile{ContainerFilePath: f.Path, FileMode: f.Mode, HostFilePath: f.HostPath}
+		if cf.FileMode == 0 {
+			cf.FileMode = 0o644
+		}
+		if f.Content != nil {
+			cf.Reader = bytes.NewReader(f.Content)
+		}
+		files = append(files, cf)
+	}
+	exposed := make([]string, len(spec.Ports))
+	for i, p := range spec.Ports {
+		exposed[i] = strconv.Itoa(p) + "/tcp"
+	}
+
+	req := testcontainers.GenericContainerRequest{
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image:          spec.Image,
+			Name:           s.containerName(spec.Name),
+			Entrypoint:     spec.Entrypoint,
+			Cmd:            spec.Cmd,
+			Env:            spec.Env,
+			ExposedPorts:   exposed,
+			Labels:         labels,
+			Files:          files,
+			Tmpfs:          spec.Tmpfs,
+			Networks:       []string{s.netName},
+			NetworkAliases: map[string][]string{s.netName: {spec.Name}},
+			ConfigModifier: func(c *container.Config) {
+				c.User = spec.User
+				c.WorkingDir = spec.WorkDir
+				c.Hostname = spec.Name
+			},
+			AlwaysPullImage: spec.Pull == backend.PullAlways,
+		},
+		Started: true,
+		// testcontainers logs every step to stderr by default; cleanroom
+		// reports progress itself.
+		Logger: discardLogger{},
+	}
+
+	tc, err := testcontainers.GenericContainer(ctx, req)
+	if err != nil {
+		if tc != nil {
+			_ = s.b.removeContainer(context.WithoutCancel(ctx), tc.GetContainerID())
+		}
+		return nil, &errs.BackendError{Backend: Name, Op: "start", Target: spec.Name, Err: err}
+	}
+	dc, ok := tc.(*testcontainers.DockerContainer)
+	if !ok {
+		_ = s.b.removeContainer(context.WithoutCancel(ctx), tc.GetContainerID())
+		return nil, &errs.BackendError{Backend: Name, Op: "start", Target: spec.Name, Err: fmt.Errorf("unexpected container type %T", tc)}
+	}
+	c := &dockerContainer{b: s.b, tc: dc, id: dc.GetContainerID(), name: spec.Name}
+	if err := c.loadPorts(ctx); err != nil {
+		_ = s.b.removeContainer(context.WithoutCancel(ctx), c.id)
+		return nil, err
+	}
+
+	s.mu.Lock()
+	if s.containers == nil {
+		s.containers = map[string]*dockerContainer{}
+	}
+	s.containers[c.id] = c
+	lateClose := s.closed
+	s.mu.Unlock()
+	if lateClose {
+		// Close ran while this container was starting; it must not outlive
+		// the session.
+		_ = s.b.removeContainer(context.WithoutCancel(ctx), c.id)
+		return nil, &errs.BackendError{Backend: Name, Op: "start", Target: spec.Name, Err: errors.New("session closed during start")}
+	}
+	return c, nil
+}
+
+// ensureImage applies the pull policy "never" before testcontainers gets a
+// chance to pull: an absent image is a clear error naming the fix.
+func (s *session) ensureImage(ctx context.Context, spec backend.ContainerSpec) error {
+	if spec.Pull != backend.PullNever {
+		return nil
+	}
+	_, err := s.b.cli.ImageInspect(ctx, spec.Image)
+	if err == nil {
+		return nil
+	}
+	if isNotFound(err) {
+		return &errs.ResourceError{Resource: "image", Target: spec.Image,
+			Message: fmt.Sprintf("not present on the engine and the pull policy is \"never\" (service %s); build it locally, or map it to an image you have with [images] in cleanroom.toml or CLEANROOM_IMAGE_MAP=%q", spec.Name, spec.Image+"=<local image>")}
+	}
+	return &errs.BackendError{Backend: Name, Op: "inspect image", Target: spec.Image, Err: err}
+}
+
+// Close removes every container of the session, including ones created by a
+// Start that failed half-way (found by label), then the network. Removal is
+// parallel and forced: SIGKILL, no graceful-stop wait.
+func (s *session) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		ids := map[string]bool{}
+		for id := range s.containers {
+			ids[id] = true
+		}
+		s.mu.Unlock()
+
+		filter := client.Filters{}.Add("label", backend.LabelSession+"="+s.id)
+		if list, err := s.b.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter}); err == nil {
+			for _, c := range list.Items {
+				ids[c.ID] = true
+			}
+		}
+
+		var wg sync.WaitGroup
+		errCh := make(chan error, len(ids)+1)
+		for id := range ids {
+			wg.Go(func() {
+				if err := s.b.removeContainer(ctx, id); err != nil {
+					errCh <- err
+				}
+			})
+		}
+		wg.Wait()
+		if _, err := s.b.cli.NetworkRemove(ctx, s.netID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+			errCh <- &errs.BackendError{Backend: Name, Op: "remove network", Target: s.netName, Err: err}
+		}
+		close(errCh)
+		var all []error
+		for err := range errCh {
+			all = append(all, err)
+		}
+		s.closeErr = errors.Join(all...)
+	})
+	return s.closeErr
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}

@@ -1,0 +1,424 @@
+// Package cleanroom starts the services an integration test needs in an
+// isolated environment and removes every trace of them afterwards.
+//
+// An Env is one session: its own ID, network and labels. Services declared
+// with the kinds in service/postgres, service/redis and service/generic start
+// in dependency order, independent ones in parallel, and are handed back
+// once ready. Close kills and removes everything the session created; a
+// later New sweeps what sessions of dead processes left behind.
+//
+// For `go test`, the helpers in testing.go (Postgres, Redis, Service) give
+// each test a ready service with a clean state in a few lines.
+package cleanroom
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/backend/docker"
+	"github.com/cleanroomhq/cleanroom/config"
+	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/internal/owner"
+	"github.com/cleanroomhq/cleanroom/service"
+)
+
+// Env is an isolated environment (a session). It is safe for concurrent use.
+type Env struct {
+	id          string
+	backend     backend.Backend
+	ownsBackend bool
+	session     backend.Session
+	images      map[string]string
+	pull        backend.PullPolicy
+	logf        func(string, ...any)
+
+	mu       sync.Mutex
+	services map[string]*entry // by service name
+	closed   bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// entry is a service of the environment, started or starting. done closes
+// when the start finished, successfully (inst set) or not (err set).
+type entry struct {
+	key  string
+	refs int
+	done chan struct{}
+	inst *service.Instance
+	err  error
+}
+
+// New creates an environment: it connects to the backend (the Docker engine
+// unless WithBackend says otherwise), sweeps the leftovers of sessions whose
+// owner process is gone, and creates the session's network.
+func New(ctx context.Context, opts ...Option) (*Env, error) {
+	var s settings
+	for _, o := range opts {
+		o(&s)
+	}
+	images := map[string]string{}
+	pull := backend.PullMissing
+	if !s.noProject {
+		proj, err := config.Load(s.projectDir)
+		if err != nil {
+			return nil, err
+		}
+		images, pull = proj.Images, proj.Pull
+	}
+	for k, v := range s.images {
+		images[k] = v
+	}
+	if s.pull != "" {
+		pull = s.pull
+	}
+	logf := s.logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+
+	b, owns := s.backend, false
+	if b == nil {
+		d, err := docker.New(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b, owns = d, true
+	}
+	if !s.noSweep {
+		rep, err := b.Sweep(ctx, owner.Alive)
+		if err != nil {
+			logf("sweep: %v", err)
+		} else if len(rep.Sessions) > 0 {
+			logf("sweep: removed %d container(s) and %d network(s) of %d dead session(s)", len(rep.Containers), len(rep.Networks), len(rep.Sessions))
+		}
+	}
+
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("session id: %w", err)
+	}
+	labels := map[string]string{
+		backend.LabelSession: id.String(),
+		backend.LabelOwner:   owner.Self().String(),
+		backend.LabelCreated: time.Now().UTC().Format(time.RFC3339),
+	}
+	sess, err := b.NewSession(ctx, backend.SessionSpec{ID: id.String(), Labels: labels})
+	if err != nil {
+		if owns {
+			_ = b.Close()
+		}
+		return nil, err
+	}
+	return &Env{
+		id: id.String(), backend: b, ownsBackend: owns, session: sess,
+		images: images, pull: pull, logf: logf,
+		services: map[string]*entry{},
+	}, nil
+}
+
+// ID is the session ID (a UUIDv7) that names and labels everything the
+// environment creates.
+func (e *Env) ID() string { return e.id }
+
+// Backend is the backend the environment runs on.
+func (e *Env) Backend() backend.Backend { return e.backend }
+
+// Service returns a started service by name.
+func (e *Env) Service(name string) (*service.Instance, bool) {
+	e.mu.Lock()
+	en, ok := e.services[name]
+	e.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	select {
+	case <-en.done:
+		return en.inst, en.inst != nil
+	default:
+		return nil, false
+	}
+}
+
+// Start starts services and returns them, in the order given, once all are
+// ready. Dependencies start first; services whose dependencies are met start
+// in parallel. Every spec is checked before anything starts: invalid fields,
+// unknown dependencies and cycles are returned together as
+// ValidationErrors.
+//
+// Starting a spec that already runs in the environment (same name and same
+// Key) returns the running instance and counts one more reference; the same
+// name with a different spec is an error.
+func (e *Env) Start(ctx context.Context, specs ...service.Spec) ([]*service.Instance, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, &errs.BackendError{Backend: e.backend.Name(), Op: "start", Err: errors.New("environment is closed")}
+	}
+	entries, fresh, err := e.plan(specs)
+	if err != nil {
+		e.mu.Unlock()
+		return nil, err
+	}
+	e.mu.Unlock()
+
+	for _, sp := range fresh {
+		en := entries[sp.Name]
+		deps := map[string]*entry{}
+		for _, d := range sp.DependsOn {
+			deps[d] = entries[d]
+		}
+		go func() {
+			defer close(en.done)
+			en.inst, en.err = e.startOne(ctx, sp, deps)
+			if en.err != nil {
+				// Forget the failed start so that a later Start may retry.
+				e.mu.Lock()
+				if e.services[sp.Name] == en {
+					delete(e.services, sp.Name)
+				}
+				e.mu.Unlock()
+			}
+		}()
+	}
+	out := make([]*service.Instance, len(specs))
+	var all []error
+	for i, sp := range specs {
+		en := entries[sp.Name]
+		select {
+		case <-en.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if en.err != nil {
+			all = append(all, en.err)
+			continue
+		}
+		out[i] = en.inst
+	}
+	if len(all) > 0 {
+		return nil, errors.Join(all...)
+	}
+	return out, nil
+}
+
+// plan validates specs against each other and against what runs, and
+// registers entries for the new ones. Called with e.mu held.
+func (e *Env) plan(specs []service.Spec) (map[string]*entry, []service.Spec, error) {
+	var list errs.ValidationErrors
+	addErr := func(err error) {
+		var many errs.ValidationErrors
+		var one *errs.ValidationError
+		switch {
+		case errors.As(err, &many):
+			list = append(list, many...)
+		case errors.As(err, &one):
+			list = append(list, one)
+		default:
+			list = append(list, &errs.ValidationError{Message: err.Error()})
+		}
+	}
+	batch := map[string]service.Spec{}
+	for _, sp := range specs {
+		if err := sp.Validate(); err != nil {
+			addErr(err)
+		}
+		if prev, dup := batch[sp.Name]; dup && prev.Key() != sp.Key() {
+			addErr(&errs.ValidationError{Field: "service " + sp.Name, Message: "declared twice with different settings"})
+		}
+		batch[sp.Name] = sp
+		if en, running := e.services[sp.Name]; running && en.key != sp.Key() {
+			addErr(&errs.ValidationError{Field: "service " + sp.Name, Message: "already runs in this environment with different settings; give the new one another name"})
+		}
+	}
+	for _, sp := range specs {
+		for _, d := range sp.DependsOn {
+			if _, inBatch := batch[d]; !inBatch && e.services[d] == nil {
+				addErr(&errs.ValidationError{Field: "service " + sp.Name + ": depends_on", Message: fmt.Sprintf("unknown service %q", d)})
+			}
+		}
+	}
+	if cycle := findCycle(batch); cycle != nil {
+		addErr(&errs.ValidationError{Field: "depends_on", Message: "dependency cycle: " + strings.Join(cycle, " → ")})
+	}
+	if len(list) > 0 {
+		return nil, nil, list
+	}
+
+	entries := map[string]*entry{}
+	var fresh []service.Spec
+	for _, name := range slices.Sorted(maps.Keys(batch)) {
+		sp := batch[name]
+		en, running := e.services[name]
+		if !running {
+			en = &entry{key: sp.Key(), done: make(chan struct{})}
+			e.services[name] = en
+			fresh = append(fresh, sp)
+		}
+		en.refs++
+		entries[name] = en
+	}
+	// Dependencies that already run are waited on like the new ones.
+	for _, sp := range fresh {
+		for _, d := range sp.DependsOn {
+			entries[d] = e.services[d]
+		}
+	}
+	return entries, fresh, nil
+}
+
+// findCycle returns one dependency cycle among specs, or nil.
+func findCycle(specs map[string]service.Spec) []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var visit func(string) []string
+	visit = func(n string) []string {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, d := range specs[n].DependsOn {
+			if _, ok := specs[d]; !ok {
+				continue
+			}
+			switch color[d] {
+			case grey:
+				i := slices.Index(stack, d)
+				return append(slices.Clone(stack[i:]), d)
+			case white:
+				if c := visit(d); c != nil {
+					return c
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return nil
+	}
+	for _, n := range slices.Sorted(maps.Keys(specs)) {
+		if color[n] == white {
+			if c := visit(n); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// startOne waits for the service's dependencies, then starts it and waits
+// until it is ready.
+func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*entry) (*service.Instance, error) {
+	for _, d := range sp.DependsOn {
+		dep := deps[d]
+		select {
+		case <-dep.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if dep.err != nil {
+			return nil, fmt.Errorf("service %s: not started because its dependency %s failed", sp.Name, d)
+		}
+	}
+	begin := time.Now()
+	image := config.MapImage(e.images, sp.Image)
+	c, err := e.session.Start(ctx, backend.ContainerSpec{
+		Name: sp.Name, Image: image, Pull: e.pull,
+		Entrypoint: sp.Entrypoint, Cmd: sp.Command, Env: sp.Env, Ports: sp.Ports,
+		Files: sp.Files, User: sp.User, WorkDir: sp.WorkDir, Tmpfs: sp.Tmpfs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	started := time.Since(begin)
+	var host string
+	var port int
+	if p := sp.PrimaryPort(); p != 0 {
+		if host, port, err = c.Endpoint(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	if sp.Ready != nil {
+		if err := sp.Ready.Wait(ctx, c); err != nil {
+			return nil, fmt.Errorf("service %s (%s) not ready: %w%s", sp.Name, image, err, logTail(ctx, c))
+		}
+	}
+	e.logf("service %s: %s started in %s, ready in %s", sp.Name, image, started.Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
+	return service.NewInstance(sp, c, host, port), nil
+}
+
+// logTail is the end of a container's output, the first thing a user needs
+// when a service never became ready.
+func logTail(ctx context.Context, c backend.Container) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	rc, err := c.Logs(ctx, false)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	if len(lines) == 0 || len(lines[0]) == 0 {
+		return "\n(the container printed nothing)"
+	}
+	return "\nlast lines of its output:\n  " + string(bytes.Join(lines, []byte("\n  ")))
+}
+
+// Release gives back one reference to a service obtained through Start. The
+// last release removes the service's container.
+func (e *Env) Release(ctx context.Context, name string) error {
+	e.mu.Lock()
+	en, ok := e.services[name]
+	if !ok {
+		e.mu.Unlock()
+		return nil
+	}
+	en.refs--
+	last := en.refs <= 0
+	if last {
+		delete(e.services, name)
+	}
+	e.mu.Unlock()
+	if !last {
+		return nil
+	}
+	<-en.done
+	if en.inst == nil {
+		return nil
+	}
+	return en.inst.Container.Remove(ctx)
+}
+
+// Close kills and removes every container and the network of the session.
+// It is idempotent and safe to call concurrently: every caller gets the
+// result of the one removal.
+func (e *Env) Close(ctx context.Context) error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		e.mu.Unlock()
+		e.closeErr = e.session.Close(ctx)
+		if e.ownsBackend {
+			e.closeErr = errors.Join(e.closeErr, e.backend.Close())
+		}
+	})
+	return e.closeErr
+}

@@ -1,0 +1,53 @@
+package cleanroom
+
+import (
+	"github.com/cleanroomhq/cleanroom/backend"
+)
+
+// Option configures New.
+type Option func(*settings)
+
+type settings struct {
+	backend    backend.Backend
+	images     map[string]string
+	pull       backend.PullPolicy
+	noSweep    bool
+	noProject  bool
+	projectDir string
+	logf       func(format string, args ...any)
+}
+
+// WithBackend runs the environment on b instead of the Docker engine named
+// by DOCKER_HOST. The environment does not close b.
+func WithBackend(b backend.Backend) Option { return func(s *settings) { s.backend = b } }
+
+// WithImageMap rewrites image references ("postgres:16" → a mirror or a
+// local build). It is applied on top of the project's [images] and
+// CLEANROOM_IMAGE_MAP, and wins over both.
+func WithImageMap(m map[string]string) Option {
+	return func(s *settings) {
+		if s.images == nil {
+			s.images = map[string]string{}
+		}
+		for k, v := range m {
+			s.images[k] = v
+		}
+	}
+}
+
+// WithPullPolicy says when images may be pulled: backend.PullMissing
+// (default), PullNever (an absent image is a *ResourceError), PullAlways.
+func WithPullPolicy(p backend.PullPolicy) Option { return func(s *settings) { s.pull = p } }
+
+// WithoutSweep skips removing the leftovers of dead sessions at start.
+func WithoutSweep() Option { return func(s *settings) { s.noSweep = true } }
+
+// WithProjectDir sets where cleanroom.toml is searched from (default: the
+// working directory, upwards).
+func WithProjectDir(dir string) Option { return func(s *settings) { s.projectDir = dir } }
+
+// WithoutProjectConfig ignores cleanroom.toml and CLEANROOM_* settings.
+func WithoutProjectConfig() Option { return func(s *settings) { s.noProject = true } }
+
+// WithLogf receives progress messages (service started, ready, removed).
+func WithLogf(f func(format string, args ...any)) Option { return func(s *settings) { s.logf = f } }

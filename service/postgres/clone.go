@@ -1,0 +1,190 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Cloner hands out clean databases cloned from a template database.
+//
+// A plain `CREATE DATABASE … TEMPLATE` costs tens of milliseconds, paid by
+// every test that waits for it. The Cloner instead keeps a few clones made
+// ahead of time in the background, so a test takes a finished one and the
+// clone for the next test is made while this one runs.
+type Cloner struct {
+	admin    *pgxpool.Pool
+	template string
+	strategy string // " STRATEGY FILE_COPY" on servers that have it
+
+	ready  chan string
+	failed chan error
+	seq    atomic.Int64
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	issued map[string]bool // handed out and not yet dropped
+}
+
+// ClonerOption tunes a Cloner.
+type ClonerOption func(*clonerConfig)
+
+type clonerConfig struct{ ahead, workers int }
+
+// WithAhead sets how many clones are kept ready (default 4).
+func WithAhead(n int) ClonerOption { return func(c *clonerConfig) { c.ahead = max(1, n) } }
+
+// WithWorkers sets how many clones are made concurrently (default 2, the
+// number of cores a CI runner typically has).
+func WithWorkers(n int) ClonerOption { return func(c *clonerConfig) { c.workers = max(1, n) } }
+
+// NewCloner turns database template into a template (no connections allowed
+// from now on, so a clone never fails for "source database is being accessed
+// by other users") and starts cloning ahead. adminDSN must name another
+// database of the same server, with a superuser.
+func NewCloner(ctx context.Context, adminDSN, template string, opts ...ClonerOption) (*Cloner, error) {
+	cfg := clonerConfig{ahead: 4, workers: 2}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	pcfg, err := pgxpool.ParseConfig(adminDSN)
+	if err != nil {
+		return nil, fmt.Errorf("postgres cloner: %w", err)
+	}
+	pcfg.MaxConns = int32(cfg.workers + 2)
+	admin, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres cloner: %w", err)
+	}
+	c := &Cloner{admin: admin, template: template, ready: make(chan string, cfg.ahead), failed: make(chan error, cfg.workers), issued: map[string]bool{}}
+
+	var version int
+	if err := admin.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("postgres cloner: %w", err)
+	}
+	if version >= 150000 {
+		// FILE_COPY copies the template's files; the WAL_LOG default of 15+
+		// writes every block through the WAL, which is slower for the small
+		// databases tests use.
+		c.strategy = " STRATEGY FILE_COPY"
+	}
+	q := pgx.Identifier{template}.Sanitize()
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+q+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"); err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("postgres cloner: make %s a template: %w", template, err)
+	}
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", template); err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("postgres cloner: %w", err)
+	}
+
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	for range cfg.workers {
+		c.wg.Go(func() { c.fill(bg) })
+	}
+	return c, nil
+}
+
+// fill clones until the Cloner closes; the channel's capacity bounds how far
+// ahead it runs.
+func (c *Cloner) fill(ctx context.Context) {
+	for ctx.Err() == nil {
+		name, err := c.clone(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				select {
+				case c.failed <- err:
+				default:
+				}
+			}
+			return
+		}
+		select {
+		case c.ready <- name:
+		case <-ctx.Done():
+			_ = c.drop(context.Background(), name)
+			return
+		}
+	}
+}
+
+func (c *Cloner) clone(ctx context.Context) (string, error) {
+	name := fmt.Sprintf("%s_%d", c.template, c.seq.Add(1))
+	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize() + " TEMPLATE " + pgx.Identifier{c.template}.Sanitize() + c.strategy
+	if _, err := c.admin.Exec(ctx, sql); err != nil {
+		return "", fmt.Errorf("clone %s: %w", c.template, err)
+	}
+	return name, nil
+}
+
+// Acquire returns the name of a fresh database, identical to the template.
+// The caller owns it and gives it back with Drop.
+func (c *Cloner) Acquire(ctx context.Context) (string, error) {
+	var name string
+	select {
+	case name = <-c.ready:
+	case err := <-c.failed:
+		return "", err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	c.mu.Lock()
+	c.issued[name] = true
+	c.mu.Unlock()
+	return name, nil
+}
+
+// Drop removes a database handed out by Acquire, terminating its
+// connections.
+func (c *Cloner) Drop(ctx context.Context, name string) error {
+	c.mu.Lock()
+	delete(c.issued, name)
+	c.mu.Unlock()
+	return c.drop(ctx, name)
+}
+
+func (c *Cloner) drop(ctx context.Context, name string) error {
+	_, err := c.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	return err
+}
+
+// Close stops cloning and drops the clones still waiting. Databases handed
+// out and not dropped are dropped too.
+func (c *Cloner) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	var all []error
+	for {
+		select {
+		case name := <-c.ready:
+			all = append(all, c.drop(ctx, name))
+			continue
+		default:
+		}
+		break
+	}
+	c.mu.Lock()
+	for name := range c.issued {
+		all = append(all, c.drop(ctx, name))
+	}
+	c.issued = nil
+	c.mu.Unlock()
+	c.admin.Close()
+	return errors.Join(all...)
+}

@@ -1,0 +1,126 @@
+// Package service describes the services a test needs (their specs) and the
+// running instances cleanroom hands back. The kinds live in subpackages
+// (service/postgres, service/redis, service/generic): each fills a Spec with
+// its default image, ports, readiness and URL scheme.
+package service
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/ready"
+)
+
+// Spec declares one service.
+type Spec struct {
+	Name       string            `json:"name"`
+	Kind       string            `json:"kind"` // "postgres", "redis", "generic"
+	Image      string            `json:"image"`
+	Env        map[string]string `json:"env,omitempty"`
+	Entrypoint []string          `json:"entrypoint,omitempty"`
+	Command    []string          `json:"command,omitempty"`
+	Ports      []int             `json:"ports,omitempty"` // the first is the primary port
+	Files      []backend.File    `json:"files,omitempty"`
+	DependsOn  []string          `json:"depends_on,omitempty"`
+	User       string            `json:"user,omitempty"`
+	WorkDir    string            `json:"workdir,omitempty"`
+	Tmpfs      map[string]string `json:"tmpfs,omitempty"`
+
+	// Ready decides when the service takes traffic; nil means "started".
+	Ready ready.Check `json:"-"`
+	// Scheme builds the kind-specific URL ("postgres://…", "redis://…")
+	// from an address; nil means http://address.
+	Scheme func(address string) string `json:"-"`
+}
+
+// Key identifies a spec for the singleton registry: two specs with the same
+// key are the same service. It hashes every field that changes what runs.
+func (s Spec) Key() string {
+	h := sha256.New()
+	// json.Marshal sorts map keys, so the encoding is canonical.
+	_ = json.NewEncoder(h).Encode(s)
+	if s.Ready != nil {
+		fmt.Fprintf(h, "ready:%s", s.Ready.String())
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// PrimaryPort is the port URLs and the runner's endpoint refer to, or 0.
+func (s Spec) PrimaryPort() int {
+	if len(s.Ports) == 0 {
+		return 0
+	}
+	return s.Ports[0]
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate checks the spec on its own; graph checks (unknown dependencies,
+// cycles) are done by the manager, which sees all specs.
+func (s Spec) Validate() error {
+	var list errs.ValidationErrors
+	add := func(field, format string, args ...any) {
+		list = append(list, &errs.ValidationError{Field: "service " + strconv.Quote(s.Name) + ": " + field, Message: fmt.Sprintf(format, args...)})
+	}
+	if !nameRE.MatchString(s.Name) {
+		add("name", "must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit (it becomes a host name)")
+	}
+	if s.Image == "" {
+		add("image", "no image given")
+	}
+	for _, p := range s.Ports {
+		if p < 1 || p > 65535 {
+			add("ports", "%d is not a TCP port", p)
+		}
+	}
+	if slices.Contains(s.DependsOn, s.Name) {
+		add("depends_on", "a service cannot depend on itself")
+	}
+	for _, f := range s.Files {
+		if f.Path == "" || f.Path[0] != '/' {
+			add("files", "destination %q must be an absolute path", f.Path)
+		}
+	}
+	return list.Err()
+}
+
+// Instance is a running service.
+type Instance struct {
+	Spec      Spec
+	Container backend.Container
+
+	// Host and Port are where the runner (this process) reaches the primary
+	// port.
+	Host string
+	Port int
+	// Address is where other services of the environment reach the primary
+	// port: "name:port".
+	Address string
+	// URL is the kind-specific URL for the runner (postgres DSN, redis URL,
+	// http base URL); InternalURL is the same for other services.
+	URL         string
+	InternalURL string
+}
+
+// NewInstance computes the endpoints of a started container.
+func NewInstance(spec Spec, c backend.Container, host string, port int) *Instance {
+	in := &Instance{Spec: spec, Container: c, Host: host, Port: port}
+	scheme := spec.Scheme
+	if scheme == nil {
+		scheme = func(addr string) string { return "http://" + addr }
+	}
+	if p := spec.PrimaryPort(); p != 0 {
+		in.Address = net.JoinHostPort(spec.Name, strconv.Itoa(p))
+		in.InternalURL = scheme(in.Address)
+		in.URL = scheme(net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	return in
+}
