@@ -1,0 +1,100 @@
+// Package cli implements the cleanroom command line.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cleanroomhq/cleanroom/backend/docker"
+	"github.com/cleanroomhq/cleanroom/internal/owner"
+)
+
+// Main runs the command line and returns the process exit code: 0 success,
+// 1 failure, 2 usage error.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "cleanroom:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cleanroom",
+		Short:         "Hermetic integration tests: real services, isolated, nothing left behind",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newGC(), newVersion())
+	return root
+}
+
+func newGC() *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove containers and networks left by cleanroom sessions whose process is gone",
+		Long: `gc removes the containers and networks of cleanroom sessions whose owner
+process no longer runs on this machine (it was killed, or crashed). Sessions of
+live processes, and sessions created on other hosts, are never touched.
+Every new environment does the same sweep when it starts.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			b, err := docker.New(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			rep, err := b.Sweep(ctx, owner.Alive)
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d container(s) and %d network(s) of %d dead session(s)\n",
+				len(rep.Containers), len(rep.Networks), len(rep.Sessions))
+			return err
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this long")
+	return cmd
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print cleanroom's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "cleanroom", Version())
+		},
+	}
+}
+
+// Version is the module version the binary was built from, or "devel".
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

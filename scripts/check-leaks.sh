@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# check-leaks.sh — fail when containers or networks labelled by cleanroom
+# remain on the engine. Run after the tests: every test cleans up after
+# itself, so anything left is a leak to find, not to sweep away silently.
+set -euo pipefail
+label=dev.cleanroom.session
+containers=$(docker ps -aq --filter "label=$label")
+networks=$(docker network ls -q --filter "label=$label")
+if [ -n "$containers$networks" ]; then
+  echo "check-leaks: resources labelled $label remain after the tests:" >&2
+  [ -n "$containers" ] && docker ps -a --filter "label=$label" --format '  container {{.Names}} ({{.Image}}) session={{.Label "dev.cleanroom.session"}}' >&2
+  [ -n "$networks" ] && docker network ls --filter "label=$label" --format '  network {{.Name}}' >&2
+  exit 1
+fi
+echo "check-leaks: no cleanroom containers or networks left"
