@@ -229,12 +229,15 @@ ensure "$POSTGRES_IMAGE" build_postgres
 ensure "$REDIS_IMAGE" build_redis
 
 # After --force: the replaced images are untagged now; remove them unless a
-# container still uses them.
+# container still uses them. Removing an image also removes its untagged
+# parents, so the old rootfs is usually gone by the time its turn comes.
 for id in "${replaced[@]}"; do
-	if docker image rm "$id" >/dev/null 2>&1; then
-		log "removed replaced image ${id#sha256:}"
+	if ! have_image "$id"; then
+		log "replaced image ${id:7:12} removed"
+	elif docker image rm "$id" >/dev/null 2>&1; then
+		log "replaced image ${id:7:12} removed"
 	else
-		log "kept replaced image ${id#sha256:} (still in use)"
+		log "replaced image ${id:7:12} kept (still in use)"
 	fi
 done
 
