@@ -5,7 +5,9 @@
 # starts dockerd only when `docker info` fails. The engine it starts is locked
 # to loopback: published ports bind 127.0.0.1, containers resolve nothing
 # outside (--dns 127.0.0.1), and any image pull goes to a closed loopback
-# proxy so it fails at once instead of leaving the machine.
+# proxy so it fails at once instead of leaving the machine. Every cleanroom
+# session gets its own network, so the address pool is cut into /24s: 256
+# concurrent sessions instead of the default pools' ~30.
 set -euo pipefail
 
 log() { printf 'docker-up: %s\n' "$*"; }
@@ -34,6 +36,7 @@ http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 NO_PROXY= no_proxy=
   setsid dockerd \
     --ip 127.0.0.1 \
     --dns 127.0.0.1 \
+    --default-address-pool base=10.213.0.0/16,size=24 \
     --pidfile "$state/dockerd.pid" \
     >"$logfile" 2>&1 </dev/null &
 

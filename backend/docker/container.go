@@ -89,10 +89,23 @@ func (c *dockerContainer) Exec(ctx context.Context, spec backend.ExecSpec) (back
 		AttachStderr: true,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			// ctx ending before the command ran is a timeout by the
+			// contract, not an engine failure.
+			return backend.ExecResult{ExitCode: -1, Duration: time.Since(start)}, &errs.TimeoutError{Op: "exec",
+				Target: c.name + ": " + quoteArgv(spec.Cmd), Timeout: time.Since(start).Round(time.Millisecond), Err: ctx.Err()}
+		}
 		return backend.ExecResult{}, &errs.BackendError{Backend: Name, Op: "exec", Target: c.name, Err: err}
 	}
 	att, err := c.b.cli.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
 	if err != nil {
+		if ctx.Err() != nil {
+			// The engine may have started the process before ctx cut the
+			// attach short; it must not run on unkilled.
+			ended := make(chan error)
+			close(ended)
+			return c.abandon(context.WithoutCancel(ctx), created.ID, spec, start, new(bytes.Buffer), new(bytes.Buffer), ended, ctx.Err())
+		}
 		return backend.ExecResult{}, &errs.BackendError{Backend: Name, Op: "exec", Target: c.name, Err: err}
 	}
 	defer att.Close()
@@ -237,7 +250,9 @@ func (c *dockerContainer) CopyFrom(ctx context.Context, path string) ([]byte, er
 }
 
 func (c *dockerContainer) Stop(ctx context.Context, grace time.Duration) error {
-	secs := int((grace + time.Second - 1) / time.Second)
+	// The engine counts whole seconds and reads a negative timeout as "wait
+	// forever"; round up, and treat a negative grace as none.
+	secs := int((max(grace, 0) + time.Second - 1) / time.Second)
 	if _, err := c.b.cli.ContainerStop(ctx, c.id, client.ContainerStopOptions{Timeout: &secs}); err != nil && !isNotFound(err) {
 		return &errs.BackendError{Backend: Name, Op: "stop", Target: c.name, Err: err}
 	}

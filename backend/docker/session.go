@@ -8,6 +8,7 @@ import (
 	"maps"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -155,8 +156,14 @@ func (s *session) ensureImage(ctx context.Context, spec backend.ContainerSpec) e
 // Close removes every container of the session, including ones created by a
 // Start that failed half-way (found by label), then the network. Removal is
 // parallel and forced: SIGKILL, no graceful-stop wait.
+//
+// The removal outlives a cancelled ctx (a test's context is already done
+// when its cleanup runs, and the one Close must not be wasted on it); it is
+// bounded by closeTimeout instead.
 func (s *session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
 		s.mu.Lock()
 		s.closed = true
 		ids := map[string]bool{}
@@ -194,6 +201,9 @@ func (s *session) Close(ctx context.Context) error {
 	})
 	return s.closeErr
 }
+
+// closeTimeout bounds a Close whose engine does not answer.
+const closeTimeout = 60 * time.Second
 
 type discardLogger struct{}
 
