@@ -49,6 +49,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newGC(), newVersion())
+	root.AddCommand(newValidate())
 	return root
 }
 

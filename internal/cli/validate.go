@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/suite"
+)
+
+func newValidate() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate [paths...]",
+		Short: "Check suite files without running anything",
+		Long: `validate loads the suites at the given paths (files, or directories searched
+recursively for *.cleanroom.toml; default ".") and checks everything that can
+be checked before a container starts. Every problem of every file is printed,
+one per line as file:line:col: message, and the command exits 1; a clean run
+prints what it found and exits 0. Directories named testdata or starting
+with "." or "_" are skipped unless named on the command line.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := suite.Find(args...)
+			var problems errs.ValidationErrors
+			if err != nil && !errors.As(err, &problems) {
+				return err
+			}
+			var suites []*suite.Suite
+			for _, f := range files {
+				s, err := suite.Load(f)
+				if err != nil {
+					var list errs.ValidationErrors
+					if !errors.As(err, &list) {
+						return err
+					}
+					problems = append(problems, list...)
+					continue
+				}
+				suites = append(suites, s)
+			}
+			if len(problems) > 0 {
+				for _, p := range problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), p)
+				}
+				return fmt.Errorf("%s, %s", plural(len(files), "file"), plural(len(problems), "error"))
+			}
+			scenarios, steps := 0, 0
+			for _, s := range suites {
+				scenarios += len(s.Scenarios)
+				steps += s.Steps()
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s, %s, %s\n", plural(len(suites), "suite"), plural(scenarios, "scenario"), plural(steps, "step"))
+			return nil
+		},
+	}
+}
+
+// plural says "1 file" or "2 files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

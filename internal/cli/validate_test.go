@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name           string
+		dir            string // working directory, "" for the package's
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{
+			name:   "valid suites",
+			args:   []string{"validate", "testdata/validate/ok"},
+			stdout: "ok: 2 suites, 3 scenarios, 4 steps\n",
+		},
+		{
+			name:   "default path is the working directory",
+			dir:    "testdata/validate/ok/nested",
+			args:   []string{"validate"},
+			stdout: "ok: 1 suite, 2 scenarios, 3 steps\n",
+		},
+		{
+			name: "every error of every file",
+			args: []string{"validate", "testdata/validate/bad", "testdata/validate/ok/quickstart.cleanroom.toml"},
+			code: 1,
+			stderr: `testdata/validate/bad/cycle.cleanroom.toml:9:15: dependency cycle: a → b → a
+testdata/validate/bad/cycle.cleanroom.toml:16:9: template uses undefined variable .vars.nope (define it in [vars] or capture it in an earlier step)
+testdata/validate/bad/typo.cleanroom.toml:7:1: unknown key "expct" — did you mean "expect"?
+cleanroom: 3 files, 3 errors
+`,
+		},
+		{
+			name: "missing path",
+			args: []string{"validate", "testdata/validate/nope"},
+			code: 1,
+			stderr: `testdata/validate/nope: no such file or directory
+cleanroom: 0 files, 1 error
+`,
+		},
+		{
+			name:   "bad flag",
+			args:   []string{"validate", "--frobnicate"},
+			code:   2,
+			stderr: "cleanroom: unknown flag: --frobnicate\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.dir != "" {
+				t.Chdir(tt.dir)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main(tt.args, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			if stdout.String() != tt.stdout {
+				t.Errorf("stdout:\n%s\nwant:\n%s", stdout.String(), tt.stdout)
+			}
+			if stderr.String() != tt.stderr {
+				t.Errorf("stderr:\n%s\nwant:\n%s", stderr.String(), tt.stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,295 @@
+package suite
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Keys valid at each place of a suite file.
+var (
+	suiteKeys    = []string{"name", "description", "timeout", "seed", "vars", "images", "policy", "services", "scenario"}
+	policyKeys   = []string{"preset", "network", "read_only_rootfs", "memory", "cpus", "pids", "secrets"}
+	scenarioKeys = []string{"name", "step"}
+)
+
+var (
+	identRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	snapshotRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+)
+
+type decoder struct {
+	ps *problems
+	s  *Suite
+
+	// From a first look at the services, before they are decoded: their
+	// names and the dependencies they name, so that templates in a service
+	// can be checked against what it depends on.
+	serviceNames map[string]bool
+	rawDeps      map[string][]string
+	// badPorts: services whose ports did not decode, so that checks of a
+	// port against them stay quiet rather than repeat the error.
+	badPorts map[string]bool
+
+	snapshots map[string]string // name → where it is first written
+}
+
+// suiteFileExt is the suffix of suite files.
+const suiteFileExt = ".cleanroom.toml"
+
+// defaultName is a suite's name when the file gives none.
+func defaultName(file string) string {
+	base := filepath.Base(file)
+	if n, ok := strings.CutSuffix(base, suiteFileExt); ok && n != "" {
+		return n
+	}
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+func decode(file, dir string, root *node, ps *problems) *Suite {
+	s := &Suite{File: file, Dir: dir, Vars: map[string]Field[any]{}, Images: map[string]Field[string]{}}
+	s.Name.Value = defaultName(file)
+	d := &decoder{ps: ps, s: s, serviceNames: map[string]bool{}, rawDeps: map[string][]string{}, badPorts: map[string]bool{}, snapshots: map[string]string{}}
+
+	var services, scenarios *entry
+	for _, e := range root.entries {
+		switch e.key {
+		case "name":
+			if f, ok := d.nonEmpty(e); ok {
+				s.Name = f
+			}
+		case "description":
+			s.Description, _ = d.str(e)
+		case "timeout":
+			s.Timeout, _ = d.duration(e)
+		case "seed":
+			s.Seed, _ = d.int64(e)
+		case "vars":
+			d.vars(e)
+		case "images":
+			d.images(e)
+		case "policy":
+			s.Policy = d.policy(e)
+		case "services":
+			services = e
+		case "scenario":
+			scenarios = e
+		default:
+			d.unknownKey(e, suiteKeys)
+		}
+	}
+	// Services and scenarios are decoded after the loop, whatever their
+	// place in the file: their templates refer to the vars.
+	if services != nil {
+		d.services(services)
+	}
+	d.checkGraph()
+	if scenarios != nil {
+		d.scenarios(scenarios)
+	} else {
+		ps.add(Pos{File: file, Line: 1, Col: 1}, "no scenarios: a suite needs at least one [[scenario]] with a [[scenario.step]]")
+	}
+	return s
+}
+
+func (d *decoder) vars(e *entry) {
+	t, ok := d.table(e)
+	if !ok {
+		return
+	}
+	for _, kv := range t.entries {
+		if !identRE.MatchString(kv.key) {
+			d.ps.add(kv.keyPos, "variable name %q must be an identifier (letters, digits, _), so templates can say .vars.NAME", kv.key)
+			continue
+		}
+		var v any
+		switch kv.val.kind {
+		case kString:
+			v = kv.val.str
+		case kInt:
+			v = kv.val.i
+		case kFloat:
+			v = kv.val.f
+		case kBool:
+			v = kv.val.b
+		default:
+			d.ps.add(kv.val.pos, "variable %q must be a string, number or boolean, not %s", kv.key, kv.val.typeName())
+			continue
+		}
+		d.s.Vars[kv.key] = Field[any]{Value: v, Pos: kv.val.pos}
+	}
+}
+
+func (d *decoder) images(e *entry) {
+	t, ok := d.table(e)
+	if !ok {
+		return
+	}
+	for _, kv := range t.entries {
+		if f, ok := d.nonEmpty(kv); ok {
+			d.s.Images[kv.key] = f
+		}
+	}
+}
+
+func (d *decoder) policy(e *entry) *Policy {
+	t, ok := d.table(e)
+	if !ok {
+		return nil
+	}
+	p := &Policy{Pos: t.pos}
+	for _, kv := range t.entries {
+		switch kv.key {
+		case "preset":
+			p.Preset, _ = d.oneOf(kv, "standard", "strict")
+		case "network":
+			p.Network, _ = d.oneOf(kv, "isolated", "none", "bridge")
+		case "read_only_rootfs":
+			p.ReadOnlyRootfs, _ = d.bool(kv)
+		case "memory":
+			p.Memory, _ = d.size(kv)
+		case "cpus":
+			if f, ok := d.float(kv); ok {
+				if !(f.Value > 0) || math.IsInf(f.Value, 0) {
+					d.ps.add(f.Pos, "%q must be a positive number", kv.key)
+				} else {
+					p.CPUs = f
+				}
+			}
+		case "pids":
+			if f, ok := d.int64(kv); ok {
+				if f.Value <= 0 {
+					d.ps.add(f.Pos, "%q must be positive", kv.key)
+				} else {
+					p.Pids = f
+				}
+			}
+		case "secrets":
+			list, ok := d.strList(kv)
+			if !ok {
+				continue
+			}
+			names := make([]string, 0, len(list))
+			for _, s := range list {
+				if !identRE.MatchString(s.Value) {
+					d.ps.add(s.Pos, "secret %q must be an environment variable name", s.Value)
+					continue
+				}
+				names = append(names, s.Value)
+			}
+			p.Secrets = Field[[]string]{Value: names, Pos: kv.val.pos}
+		default:
+			d.unknownKey(kv, policyKeys)
+		}
+	}
+	return p
+}
+
+func (d *decoder) varSet() map[string]bool {
+	out := make(map[string]bool, len(d.s.Vars))
+	for k := range d.s.Vars {
+		out[k] = true
+	}
+	return out
+}
+
+// tableArray reads an array of tables ([[x]] or x = [{…}]).
+func (d *decoder) tableArray(e *entry, header string) ([]*node, bool) {
+	if e.val.kind == kTable {
+		d.ps.add(e.val.pos, "%q must be an array of tables: write [[%s]], once per %s", e.key, header, e.key)
+		return nil, false
+	}
+	return d.array(e, kTable, "tables")
+}
+
+func (d *decoder) scenarios(e *entry) {
+	items, ok := d.tableArray(e, "scenario")
+	if ok && len(items) == 0 {
+		d.ps.add(e.val.pos, "no scenarios: a suite needs at least one [[scenario]] with a [[scenario.step]]")
+	}
+	names := map[string]Pos{}
+	for i, n := range items {
+		if n.kind != kTable {
+			continue
+		}
+		sc := d.scenario(n, i)
+		if prev, ok := names[sc.Name.Value]; ok {
+			pos := sc.Name.Pos
+			if !pos.IsValid() {
+				pos = sc.Pos
+			}
+			d.ps.add(pos, "scenario %q is already defined at line %d", sc.Name.Value, prev.Line)
+		} else {
+			names[sc.Name.Value] = sc.Pos
+		}
+		d.s.Scenarios = append(d.s.Scenarios, sc)
+	}
+}
+
+func (d *decoder) scenario(n *node, idx int) *Scenario {
+	sc := &Scenario{Pos: n.pos, Name: Field[string]{Value: fmt.Sprintf("scenario %d", idx+1)}}
+	var steps []*node
+	for _, e := range n.entries {
+		switch e.key {
+		case "name":
+			if f, ok := d.nonEmpty(e); ok {
+				sc.Name = f
+			}
+		case "step":
+			steps, _ = d.tableArray(e, "scenario.step")
+		default:
+			d.unknownKey(e, scenarioKeys)
+		}
+	}
+	if n.get("step") == nil {
+		d.ps.add(n.pos, "scenario %q has no steps: add [[scenario.step]] tables after it", sc.Name.Value)
+	}
+	// The names each step captures, for messages about a variable used
+	// before the step that captures it.
+	captures := make([][]string, len(steps))
+	for i, st := range steps {
+		if c := st.get("capture"); c != nil && c.val.kind == kTable {
+			for _, kv := range c.val.entries {
+				captures[i] = append(captures[i], kv.key)
+			}
+		}
+	}
+	vars, scalars := d.varSet(), d.varSet()
+	for i, st := range steps {
+		if st.kind != kTable {
+			continue
+		}
+		later := map[string]string{}
+		for j := i; j < len(steps); j++ {
+			for _, name := range captures[j] {
+				if _, ok := later[name]; ok || vars[name] {
+					continue
+				}
+				if j == i {
+					later[name] = "it is captured by this step, for the steps after it"
+				} else {
+					later[name] = fmt.Sprintf("it is captured by step %q, after this one", stepName(steps[j], j))
+				}
+			}
+		}
+		scope := &scope{vars: maps.Clone(vars), scalars: maps.Clone(scalars), later: later, services: d.serviceNames, allServices: d.serviceNames}
+		step := d.step(st, i, scope, sc)
+		sc.Steps = append(sc.Steps, step)
+		for _, c := range step.Capture {
+			vars[c.Name] = true
+			delete(scalars, c.Name)
+		}
+	}
+	return sc
+}
+
+// stepName is the name of a step as the user sees it.
+func stepName(n *node, idx int) string {
+	if e := n.get("name"); e != nil && e.val.kind == kString && e.val.str != "" {
+		return e.val.str
+	}
+	return fmt.Sprintf("step %d", idx+1)
+}
