@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,8 +44,14 @@ type Env struct {
 	pull        backend.PullPolicy
 	logf        func(string, ...any)
 
+	runs atomic.Int64 // one-shot containers, for unique names
+
 	mu       sync.Mutex
 	services map[string]*entry // by service name
+	// removing holds, by service name, a channel closed once the last
+	// Release has removed the container: a new start of the name waits for
+	// it, since the container name is taken until then.
+	removing map[string]chan struct{}
 	closed   bool
 
 	closeOnce sync.Once
@@ -57,6 +64,7 @@ type entry struct {
 	key  string
 	refs int
 	done chan struct{}
+	prev <-chan struct{} // removal of the name's previous container, if any
 	inst *service.Instance
 	err  error
 }
@@ -125,7 +133,7 @@ func New(ctx context.Context, opts ...Option) (*Env, error) {
 	return &Env{
 		id: id.String(), backend: b, ownsBackend: owns, session: sess,
 		images: images, pull: pull, logf: logf,
-		services: map[string]*entry{},
+		services: map[string]*entry{}, removing: map[string]chan struct{}{},
 	}, nil
 }
 
@@ -182,7 +190,7 @@ func (e *Env) Start(ctx context.Context, specs ...service.Spec) ([]*service.Inst
 		}
 		go func() {
 			defer close(en.done)
-			en.inst, en.err = e.startOne(ctx, sp, deps)
+			en.inst, en.err = e.startOne(ctx, sp, deps, en.prev)
 			if en.err != nil {
 				// Forget the failed start so that a later Start may retry.
 				e.mu.Lock()
@@ -263,7 +271,7 @@ func (e *Env) plan(specs []service.Spec) (map[string]*entry, []service.Spec, err
 		sp := batch[name]
 		en, running := e.services[name]
 		if !running {
-			en = &entry{key: sp.Key(), done: make(chan struct{})}
+			en = &entry{key: sp.Key(), done: make(chan struct{}), prev: e.removing[name]}
 			e.services[name] = en
 			fresh = append(fresh, sp)
 		}
@@ -322,7 +330,14 @@ func findCycle(specs map[string]service.Spec) []string {
 
 // startOne waits for the service's dependencies, then starts it and waits
 // until it is ready.
-func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*entry) (*service.Instance, error) {
+func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*entry, prev <-chan struct{}) (*service.Instance, error) {
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	for _, d := range sp.DependsOn {
 		dep := deps[d]
 		select {
@@ -345,20 +360,28 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 		return nil, err
 	}
 	started := time.Since(begin)
+	// A container that failed to become ready is removed, so that a later
+	// Start may reuse the name (the entry is forgotten on failure).
+	fail := func(err error) (*service.Instance, error) {
+		_ = c.Remove(context.WithoutCancel(ctx))
+		return nil, err
+	}
 	var host string
 	var port int
 	if p := sp.PrimaryPort(); p != 0 {
 		if host, port, err = c.Endpoint(ctx, p); err != nil {
-			return nil, err
+			return fail(fmt.Errorf("service %s (%s): %w%s", sp.Name, image, err, logTail(ctx, c)))
 		}
 	}
 	if sp.Ready != nil {
 		if err := sp.Ready.Wait(ctx, c); err != nil {
-			return nil, fmt.Errorf("service %s (%s) not ready: %w%s", sp.Name, image, err, logTail(ctx, c))
+			return fail(fmt.Errorf("service %s (%s) not ready: %w%s", sp.Name, image, err, logTail(ctx, c)))
 		}
 	}
-	e.logf("service %s: %s started in %s, ready in %s", sp.Name, image, started.Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
-	return service.NewInstance(sp, c, host, port), nil
+	inst := service.NewInstance(sp, c, host, port)
+	inst.Image, inst.StartedAt, inst.ReadyAfter = image, begin, time.Since(begin)
+	e.logf("service %s: %s started in %s, ready in %s", sp.Name, image, started.Round(time.Millisecond), inst.ReadyAfter.Round(time.Millisecond))
+	return inst, nil
 }
 
 // logTail is the end of a container's output, the first thing a user needs
@@ -393,13 +416,24 @@ func (e *Env) Release(ctx context.Context, name string) error {
 	}
 	en.refs--
 	last := en.refs <= 0
+	var gone chan struct{}
 	if last {
 		delete(e.services, name)
+		gone = make(chan struct{})
+		e.removing[name] = gone
 	}
 	e.mu.Unlock()
 	if !last {
 		return nil
 	}
+	defer func() {
+		e.mu.Lock()
+		if e.removing[name] == gone {
+			delete(e.removing, name)
+		}
+		e.mu.Unlock()
+		close(gone)
+	}()
 	<-en.done
 	if en.inst == nil {
 		return nil
@@ -414,11 +448,35 @@ func (e *Env) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
 		e.closed = true
+		var removals []chan struct{}
+		for _, gone := range e.removing {
+			removals = append(removals, gone)
+		}
 		e.mu.Unlock()
+		// A Release may be removing a container right now; the network can
+		// only be removed once no container is attached to it.
+		for _, gone := range removals {
+			select {
+			case <-gone:
+			case <-ctx.Done():
+			}
+		}
 		e.closeErr = e.session.Close(ctx)
 		if e.ownsBackend {
 			e.closeErr = errors.Join(e.closeErr, e.backend.Close())
 		}
 	})
 	return e.closeErr
+}
+
+// Run runs a one-shot container of spec.Image in the environment (on its
+// network, with its labels) until its command exits, and removes it. The
+// image map and pull policy apply as for services.
+func (e *Env) Run(ctx context.Context, spec backend.ContainerSpec, timeout time.Duration) (backend.ExecResult, error) {
+	spec.Image = config.MapImage(e.images, spec.Image)
+	spec.Pull = e.pull
+	if spec.Name == "" {
+		spec.Name = fmt.Sprintf("run-%d", e.runs.Add(1))
+	}
+	return e.session.Run(ctx, spec, timeout)
 }

@@ -55,6 +55,11 @@ type Session interface {
 	// Start creates and starts a container and returns once the backend has
 	// started it; readiness is the caller's concern (package ready).
 	Start(ctx context.Context, spec ContainerSpec) (Container, error)
+	// Run starts a one-shot container, waits until its command exits, and
+	// removes it. As with Exec, a non-zero exit code is a result, and when
+	// timeout (or ctx) expires the container is killed before Run returns
+	// a *errs.TimeoutError.
+	Run(ctx context.Context, spec ContainerSpec, timeout time.Duration) (ExecResult, error)
 	// Close kills and removes every container of the session and its
 	// network. It is idempotent and safe for concurrent use.
 	Close(ctx context.Context) error

@@ -63,25 +63,36 @@ type poller struct {
 
 func (p *poller) String() string { return p.desc }
 
-func (p *poller) Wait(ctx context.Context, c backend.Container) error {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+func (p *poller) Wait(parent context.Context, c backend.Container) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(parent, p.timeout)
 	defer cancel()
 	interval := 5 * time.Millisecond
 	var last error
 	for {
 		attempt, cancelAttempt := context.WithTimeout(ctx, max(time.Second, p.maxInterval*5))
-		last = p.probe(attempt, c)
+		err := p.probe(attempt, c)
 		cancelAttempt()
-		if last == nil {
+		if err == nil {
 			return nil
 		}
 		var perm *permanentError
-		if errors.As(last, &perm) {
+		if errors.As(err, &perm) {
 			return fmt.Errorf("%s %s: %w", c.Name(), p.desc, perm.err)
+		}
+		// An attempt cut short by the deadline says nothing about the
+		// service; the reason worth reporting is the last complete one.
+		if last == nil || ctx.Err() == nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return &errs.TimeoutError{Op: "readiness", Target: c.Name() + " (" + p.desc + ")", Timeout: p.timeout, Err: last}
+			limit := p.timeout
+			if parent.Err() != nil {
+				// The caller's deadline came first: report the time waited.
+				limit = time.Since(start).Round(time.Millisecond)
+			}
+			return &errs.TimeoutError{Op: "readiness", Target: c.Name() + " (" + p.desc + ")", Timeout: limit, Err: last}
 		case <-time.After(interval):
 		}
 		interval = min(interval*2, p.maxInterval)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/errs"
@@ -108,6 +109,13 @@ type Instance struct {
 	// http base URL); InternalURL is the same for other services.
 	URL         string
 	InternalURL string
+
+	// Image is the image that runs, after the image map. StartedAt is when
+	// its start was requested; ReadyAfter is how long it then took to start
+	// and pass its readiness check.
+	Image      string
+	StartedAt  time.Time
+	ReadyAfter time.Duration
 }
 
 // NewInstance computes the endpoints of a started container.

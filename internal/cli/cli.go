@@ -28,10 +28,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "cleanroom:", err)
 		var u usageError
-		if errors.As(err, &u) {
-			return 2
+		var x *exitError
+		switch {
+		case errors.As(err, &u):
+			return exitInvalid
+		case errors.As(err, &x):
+			return x.code
 		}
-		return 1
+		return exitFailed
 	}
 	return 0
 }
@@ -48,8 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newGC(), newVersion())
-	root.AddCommand(newValidate())
+	root.AddCommand(newRun(), newValidate(), newGC(), newVersion())
 	return root
 }
 

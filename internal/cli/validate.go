@@ -17,14 +17,14 @@ func newValidate() *cobra.Command {
 		Long: `validate loads the suites at the given paths (files, or directories searched
 recursively for *.cleanroom.toml; default ".") and checks everything that can
 be checked before a container starts. Every problem of every file is printed,
-one per line as file:line:col: message, and the command exits 1; a clean run
+one per line as file:line:col: message, and the command exits 2; a clean run
 prints what it found and exits 0. Directories named testdata or starting
 with "." or "_" are skipped unless named on the command line.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := suite.Find(args...)
 			var problems errs.ValidationErrors
 			if err != nil && !errors.As(err, &problems) {
-				return err
+				return &exitError{exitInvalid, err}
 			}
 			var suites []*suite.Suite
 			for _, f := range files {
@@ -43,7 +43,7 @@ with "." or "_" are skipped unless named on the command line.`,
 				for _, p := range problems {
 					fmt.Fprintln(cmd.ErrOrStderr(), p)
 				}
-				return fmt.Errorf("%s, %s", plural(len(files), "file"), plural(len(problems), "error"))
+				return &exitError{exitInvalid, fmt.Errorf("%s, %s", plural(len(files), "file"), plural(len(problems), "error"))}
 			}
 			scenarios, steps := 0, 0
 			for _, s := range suites {

@@ -27,7 +27,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "every error of every file",
 			args: []string{"validate", "testdata/validate/bad", "testdata/validate/ok/quickstart.cleanroom.toml"},
-			code: 1,
+			code: 2,
 			stderr: `testdata/validate/bad/cycle.cleanroom.toml:9:15: dependency cycle: a → b → a
 testdata/validate/bad/cycle.cleanroom.toml:16:9: template uses undefined variable .vars.nope (define it in [vars] or capture it in an earlier step)
 testdata/validate/bad/typo.cleanroom.toml:7:1: unknown key "expct" — did you mean "expect"?
@@ -37,7 +37,7 @@ cleanroom: 3 files, 3 errors
 		{
 			name: "missing path",
 			args: []string{"validate", "testdata/validate/nope"},
-			code: 1,
+			code: 2,
 			stderr: `testdata/validate/nope: no such file or directory
 cleanroom: 0 files, 1 error
 `,

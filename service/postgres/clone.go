@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +26,10 @@ type Cloner struct {
 	ready  chan string
 	failed chan error
 	seq    atomic.Int64
+	// tag makes this Cloner's database names its own: a Cloner created on
+	// a server another one used (a service reused after it lingered out)
+	// must not collide with, nor drop, what the other made.
+	tag    uint32
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -63,7 +68,7 @@ func NewCloner(ctx context.Context, adminDSN, template string, opts ...ClonerOpt
 	if err != nil {
 		return nil, fmt.Errorf("postgres cloner: %w", err)
 	}
-	c := &Cloner{admin: admin, template: template, ready: make(chan string, cfg.ahead), failed: make(chan error, cfg.workers), issued: map[string]bool{}}
+	c := &Cloner{admin: admin, template: template, tag: rand.Uint32(), ready: make(chan string, cfg.ahead), failed: make(chan error, cfg.workers), issued: map[string]bool{}}
 
 	var version int
 	if err := admin.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
@@ -118,7 +123,7 @@ func (c *Cloner) fill(ctx context.Context) {
 }
 
 func (c *Cloner) clone(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("%s_%d", c.template, c.seq.Add(1))
+	name := fmt.Sprintf("%s_%08x_%d", c.template, c.tag, c.seq.Add(1))
 	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize() + " TEMPLATE " + pgx.Identifier{c.template}.Sanitize() + c.strategy
 	if _, err := c.admin.Exec(ctx, sql); err != nil {
 		return "", fmt.Errorf("clone %s: %w", c.template, err)
@@ -187,4 +192,45 @@ func (c *Cloner) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	c.admin.Close()
 	return errors.Join(all...)
+}
+
+// SwapIn replaces database target with a fresh clone, keeping its name: the
+// used database is dropped (its sessions terminated) and a clone made
+// ahead of time is renamed to target. Services that connect to target by
+// name see the clean state once they reconnect.
+func (c *Cloner) SwapIn(ctx context.Context, target string) error {
+	name, err := c.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.drop(ctx, target); err != nil {
+		_ = c.Drop(ctx, name)
+		return fmt.Errorf("drop %s: %w", target, err)
+	}
+	if _, err := c.admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" RENAME TO "+pgx.Identifier{target}.Sanitize()); err != nil {
+		_ = c.Drop(ctx, name)
+		return fmt.Errorf("rename %s to %s: %w", name, target, err)
+	}
+	c.mu.Lock()
+	delete(c.issued, name)
+	c.mu.Unlock()
+	return nil
+}
+
+// CopyDatabase creates database dst as a copy of src, terminating the
+// sessions connected to src first (a template must have none).
+func CopyDatabase(ctx context.Context, adminDSN, src, dst string) error {
+	conn, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", src); err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{dst}.Sanitize()+" TEMPLATE "+pgx.Identifier{src}.Sanitize())
+	if err != nil {
+		return fmt.Errorf("copy database %s to %s: %w", src, dst, err)
+	}
+	return nil
 }

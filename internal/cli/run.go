@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/report"
+	"github.com/cleanroomhq/cleanroom/runner"
+	"github.com/cleanroomhq/cleanroom/suite"
+)
+
+// Exit codes of `cleanroom run`.
+const (
+	exitPassed  = 0
+	exitFailed  = 1 // a test failed
+	exitInvalid = 2 // bad usage or an invalid suite
+	exitInfra   = 3 // the engine, an image or a service failed, not a test
+)
+
+// exitError carries an exit code chosen by a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+type runFlags struct {
+	jobs        int
+	filter      string
+	failFast    bool
+	timeout     time.Duration
+	reportJSON  string
+	reportJUnit string
+	verbose     bool
+	seed        int64
+	seedSet     bool
+}
+
+func newRun() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [paths...]",
+		Short: "Run suites: start their services, run every scenario, check every result",
+		Long: `run loads the suites at the given paths (files, or directories searched
+recursively for *.cleanroom.toml; default "."), validates all of them before
+anything starts, and runs each file in its own isolated environment.
+
+Exit codes: 0 all passed, 1 a test failed, 2 bad usage or an invalid suite,
+3 an infrastructure error (engine unreachable, image missing, a service that
+never became ready).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.seedSet = cmd.Flags().Changed("seed")
+			return runSuites(cmd, args, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&f.jobs, "jobs", "j", 1, "run this many suite files at once, each in its own environment")
+	fl.StringVar(&f.filter, "run", "", "run only scenarios whose name (or suite/scenario) matches this regular expression")
+	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failed scenario")
+	fl.DurationVar(&f.timeout, "timeout", 0, "stop the whole run after this long (0: no limit)")
+	fl.StringVar(&f.reportJSON, "report-json", "", "write the JSON report to this file")
+	fl.StringVar(&f.reportJUnit, "report-junit", "", "write a JUnit XML report to this file")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show service start-up and every step's output")
+	fl.Int64Var(&f.seed, "seed", 0, "seed for every suite (replays a run; default: the suite's seed or a random one)")
+	return cmd
+}
+
+func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
+	var filter *regexp.Regexp
+	if f.filter != "" {
+		re, err := regexp.Compile(f.filter)
+		if err != nil {
+			return usageError{fmt.Errorf("--run: %w", err)}
+		}
+		filter = re
+	}
+	if f.jobs < 1 {
+		return usageError{fmt.Errorf("--jobs must be at least 1, got %d", f.jobs)}
+	}
+	suites, err := suite.LoadAll(args...)
+	if err != nil {
+		var list errs.ValidationErrors
+		if errors.As(err, &list) {
+			for _, p := range list {
+				fmt.Fprintln(cmd.ErrOrStderr(), p)
+			}
+			return &exitError{exitInvalid, fmt.Errorf("%s: nothing was run", plural(len(list), "error"))}
+		}
+		return &exitError{exitInvalid, err}
+	}
+	if len(suites) == 0 {
+		return &exitError{exitInvalid, fmt.Errorf("no *.cleanroom.toml files found in %v", args)}
+	}
+
+	ctx := cmd.Context()
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	con := newConsole(cmd.OutOrStdout(), f.verbose)
+	opts := runner.Options{Jobs: f.jobs, Filter: filter, FailFast: f.failFast, Observer: con, Version: Version()}
+	if f.seedSet {
+		opts.Seed = &f.seed
+	}
+	run := runner.Run(ctx, suites, opts)
+	con.finish(run)
+
+	for _, out := range []struct{ path, format string }{{f.reportJSON, "json"}, {f.reportJUnit, "junit"}} {
+		if out.path == "" {
+			continue
+		}
+		if err := report.WriteFile(out.path, out.format, run); err != nil {
+			return &exitError{exitInfra, fmt.Errorf("report: %w", err)}
+		}
+	}
+	switch {
+	case cmd.Context().Err() != nil:
+		return &exitError{exitFailed, errors.New("interrupted; every container of the run was removed")}
+	case run.Summary.Failed > 0:
+		return &exitError{exitFailed, fmt.Errorf("%s failed", plural(run.Summary.Failed, "scenario"))}
+	case run.Status == report.Errored:
+		return &exitError{exitInfra, errors.New(firstSetupError(run))}
+	}
+	return nil
+}
+
+func firstSetupError(run *report.Run) string {
+	for _, s := range run.Suites {
+		if s.Error != "" {
+			return fmt.Sprintf("suite %s could not run: %s", s.Name, firstLine(s.Error))
+		}
+		for _, sc := range s.Scenarios {
+			if sc.Error != "" {
+				return fmt.Sprintf("scenario %s/%s could not run: %s", s.Name, sc.Name, firstLine(sc.Error))
+			}
+		}
+	}
+	return "the run did not complete"
+}

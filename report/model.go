@@ -1,0 +1,151 @@
+// Package report holds the results of a run and writes them in the formats
+// people and CI systems read: JSON (cleanroom's own, versioned schema) and
+// JUnit XML. The runner fills the model; nothing here runs anything.
+package report
+
+import "time"
+
+// SchemaVersion is the version of the JSON report. It changes when a field
+// changes meaning or disappears; added fields do not change it.
+const SchemaVersion = "cleanroom.report/v1"
+
+// Status of a suite, scenario or step.
+type Status string
+
+const (
+	Passed  Status = "passed"
+	Failed  Status = "failed"
+	Skipped Status = "skipped"
+	// Errored: the infrastructure failed (engine unreachable, image
+	// missing, a service never became ready), not the code under test.
+	Errored Status = "error"
+)
+
+// Run is one `cleanroom run`.
+type Run struct {
+	Schema        string    `json:"schema"`
+	Cleanroom     string    `json:"cleanroom_version"`
+	Backend       string    `json:"backend"`
+	EngineVersion string    `json:"engine_version,omitempty"`
+	Started       time.Time `json:"started"`
+	Finished      time.Time `json:"finished"`
+	DurationMS    float64   `json:"duration_ms"`
+	Status        Status    `json:"status"`
+	Suites        []*Suite  `json:"suites"`
+	Summary       Summary   `json:"summary"`
+}
+
+// Summary counts scenarios by status.
+type Summary struct {
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	Errored int `json:"errors"`
+}
+
+// Suite is one suite file.
+type Suite struct {
+	Name       string      `json:"name"`
+	File       string      `json:"file"`
+	Session    string      `json:"session_id,omitempty"`
+	Seed       int64       `json:"seed"`
+	Status     Status      `json:"status"`
+	Started    time.Time   `json:"started"`
+	DurationMS float64     `json:"duration_ms"`
+	Services   []*Service  `json:"services"`
+	Scenarios  []*Scenario `json:"scenarios"`
+	// Error is set when the suite could not run at all (a service failed
+	// to start); its scenarios are then skipped.
+	Error string `json:"error,omitempty"`
+}
+
+// Service is one service as it was started for the suite.
+type Service struct {
+	Name     string    `json:"name"`
+	Kind     string    `json:"kind"`
+	Image    string    `json:"image"`
+	Address  string    `json:"address,omitempty"`
+	Started  time.Time `json:"started"`
+	ReadyMS  float64   `json:"ready_ms"`
+	Restarts int       `json:"restarts,omitempty"`
+}
+
+// Scenario is one scenario of a suite.
+type Scenario struct {
+	Name       string    `json:"name"`
+	Status     Status    `json:"status"`
+	Started    time.Time `json:"started"`
+	DurationMS float64   `json:"duration_ms"`
+	ResetMS    float64   `json:"reset_ms"` // time spent restoring clean state before it
+	Steps      []*Step   `json:"steps"`
+	// Error is why the scenario could not run (its clean state could not
+	// be restored, the run was interrupted).
+	Error string `json:"error,omitempty"`
+}
+
+// Step is one step of a scenario.
+type Step struct {
+	Name       string     `json:"name"`
+	Kind       string     `json:"kind"` // exec, sql, redis, http
+	Service    string     `json:"service,omitempty"`
+	Status     Status     `json:"status"`
+	Started    time.Time  `json:"started"`
+	DurationMS float64    `json:"duration_ms"`
+	Attempts   int        `json:"attempts"`
+	Output     *Output    `json:"output,omitempty"`
+	Failures   []*Failure `json:"failures,omitempty"`
+	// Error is why the step could not produce a result at all (timeout,
+	// connection refused); Failures are expectations that did not hold.
+	Error    string            `json:"error,omitempty"`
+	Captured map[string]string `json:"captured,omitempty"`
+	// Pos is where the step is declared: file:line:col.
+	Pos string `json:"pos,omitempty"`
+}
+
+// Output is what a step produced, by kind.
+type Output struct {
+	ExitCode     *int              `json:"exit_code,omitempty"`
+	Stdout       string            `json:"stdout,omitempty"`
+	Stderr       string            `json:"stderr,omitempty"`
+	Rows         [][]any           `json:"rows,omitempty"`
+	RowsAffected *int64            `json:"rows_affected,omitempty"`
+	Reply        any               `json:"reply,omitempty"`
+	Status       int               `json:"status,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Body         string            `json:"body,omitempty"`
+}
+
+// Failure is one expectation that did not hold.
+type Failure struct {
+	Check    string `json:"check"`
+	Expected string `json:"expected"`
+	Got      string `json:"got"`
+	Diff     string `json:"diff,omitempty"`
+	Pos      string `json:"pos,omitempty"`
+}
+
+// Tally recomputes the summary and the run's status from the suites.
+func (r *Run) Tally() {
+	r.Summary = Summary{}
+	r.Status = Passed
+	for _, s := range r.Suites {
+		for _, sc := range s.Scenarios {
+			switch sc.Status {
+			case Passed:
+				r.Summary.Passed++
+			case Failed:
+				r.Summary.Failed++
+			case Skipped:
+				r.Summary.Skipped++
+			case Errored:
+				r.Summary.Errored++
+			}
+		}
+		switch {
+		case s.Status == Errored && r.Status != Failed:
+			r.Status = Errored
+		case s.Status == Failed:
+			r.Status = Failed
+		}
+	}
+}

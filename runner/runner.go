@@ -1,0 +1,252 @@
+// Package runner executes loaded suites: one environment per suite file,
+// services started once, clean state restored before every scenario, steps
+// run and checked, results collected into a report.Run.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/cleanroomhq/cleanroom"
+	"github.com/cleanroomhq/cleanroom/report"
+	"github.com/cleanroomhq/cleanroom/suite"
+)
+
+// Options tune a run.
+type Options struct {
+	// Jobs is how many suite files run at once, each in its own
+	// environment (default 1).
+	Jobs int
+	// Filter selects scenarios by name ("suite/scenario" or the scenario
+	// name alone); nil runs all.
+	Filter *regexp.Regexp
+	// FailFast stops the run at the first failed scenario; what did not
+	// run is reported skipped.
+	FailFast bool
+	// Seed overrides every suite's seed when set.
+	Seed *int64
+	// Env adds options to every environment (backend, image map, ...).
+	Env []cleanroom.Option
+	// Observer is told about progress; nil means silence.
+	Observer Observer
+	// Version is cleanroom's version for the report.
+	Version string
+}
+
+// Observer receives progress as it happens. Calls for one suite come from
+// one goroutine; with Jobs > 1 several suites report concurrently.
+type Observer interface {
+	SuiteStarted(s *report.Suite)
+	ServiceReady(s *report.Suite, svc *report.Service)
+	ScenarioStarted(s *report.Suite, sc *report.Scenario)
+	StepFinished(s *report.Suite, sc *report.Scenario, st *report.Step)
+	ScenarioFinished(s *report.Suite, sc *report.Scenario)
+	SuiteFinished(s *report.Suite)
+	Log(format string, args ...any)
+}
+
+// InfraError wraps a failure of the infrastructure (engine, images,
+// services that never became ready) as opposed to a failed expectation.
+type InfraError struct{ Err error }
+
+func (e *InfraError) Error() string { return e.Err.Error() }
+func (e *InfraError) Unwrap() error { return e.Err }
+
+// Run runs suites and returns the report. The error is non-nil only when
+// the run itself could not proceed; failed tests are in the report.
+func Run(ctx context.Context, suites []*suite.Suite, opts Options) *report.Run {
+	if opts.Observer == nil {
+		opts.Observer = quiet{}
+	}
+	jobs := max(opts.Jobs, 1)
+	run := &report.Run{Schema: report.SchemaVersion, Cleanroom: opts.Version, Backend: "docker", Started: time.Now()}
+	run.Suites = make([]*report.Suite, len(suites))
+
+	failed := make(chan struct{})
+	var failOnce sync.Once
+	sem := make(chan struct{}, jobs)
+	var wg sync.WaitGroup
+	for i, s := range suites {
+		run.Suites[i] = newSuiteReport(s, opts)
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+			}
+			defer func() { <-sem }()
+			sr := &suiteRun{suite: s, opts: opts, rep: run.Suites[i], obs: opts.Observer, failed: failed}
+			sr.run(ctx)
+			if opts.FailFast && sr.rep.Status != report.Passed {
+				failOnce.Do(func() { close(failed) })
+			}
+		})
+	}
+	wg.Wait()
+	run.Finished = time.Now()
+	run.DurationMS = ms(run.Finished.Sub(run.Started))
+	run.Tally()
+	return run
+}
+
+func newSuiteReport(s *suite.Suite, opts Options) *report.Suite {
+	seed := s.Seed.Value
+	switch {
+	case opts.Seed != nil:
+		seed = *opts.Seed
+	case !s.Seed.IsSet():
+		seed = rand.Int64N(1 << 31)
+	}
+	rep := &report.Suite{Name: s.Name.Value, File: s.File, Seed: seed, Status: report.Skipped}
+	for _, sc := range s.Scenarios {
+		rep.Scenarios = append(rep.Scenarios, &report.Scenario{Name: sc.Name.Value, Status: report.Skipped})
+	}
+	return rep
+}
+
+// suiteRun is the state of one suite file's run.
+type suiteRun struct {
+	suite  *suite.Suite
+	opts   Options
+	rep    *report.Suite
+	obs    Observer
+	failed <-chan struct{}
+
+	seed     int64
+	env      *cleanroom.Env
+	services map[string]*running
+}
+
+func (sr *suiteRun) run(ctx context.Context) {
+	sr.seed = sr.rep.Seed
+	sr.rep.Started = time.Now()
+	sr.obs.SuiteStarted(sr.rep)
+	defer func() {
+		sr.rep.DurationMS = ms(time.Since(sr.rep.Started))
+		sr.obs.SuiteFinished(sr.rep)
+	}()
+	if sr.suite.Timeout.Value > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, sr.suite.Timeout.Value)
+		defer cancel()
+	}
+	if !sr.anySelected() {
+		return
+	}
+
+	opts := append([]cleanroom.Option{cleanroom.WithImageMap(sr.suite.ImageMap()), cleanroom.WithLogf(sr.obs.Log)}, sr.opts.Env...)
+	env, err := cleanroom.New(ctx, opts...)
+	if err != nil {
+		sr.setupFailed(&InfraError{err})
+		return
+	}
+	sr.env = env
+	sr.rep.Session = env.ID()
+	sr.services = map[string]*running{}
+	// Cleanup must happen even when ctx was cancelled (Ctrl-C).
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		sr.closeServices(cctx)
+		if err := env.Close(cctx); err != nil {
+			sr.obs.Log("cleanup of session %s: %v", env.ID(), err)
+		}
+	}()
+	if err := sr.startServices(ctx); err != nil {
+		sr.setupFailed(&InfraError{err})
+		return
+	}
+
+	sr.rep.Status = report.Passed
+	for i, sc := range sr.suite.Scenarios {
+		rep := sr.rep.Scenarios[i]
+		if !sr.selected(sc) {
+			continue
+		}
+		select {
+		case <-sr.failed:
+			continue // fail-fast: another scenario failed; this one stays skipped
+		default:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		sr.runScenario(ctx, sc, rep)
+		switch rep.Status {
+		case report.Failed:
+			sr.rep.Status = report.Failed
+		case report.Errored:
+			if sr.rep.Status == report.Passed {
+				sr.rep.Status = report.Errored
+			}
+		}
+		if sr.opts.FailFast && rep.Status != report.Passed {
+			break
+		}
+	}
+	if ctx.Err() != nil && sr.rep.Status == report.Passed {
+		sr.rep.Status = report.Errored
+		sr.rep.Error = interruption(ctx)
+	}
+}
+
+func interruption(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "suite timeout expired"
+	}
+	return "interrupted"
+}
+
+func (sr *suiteRun) setupFailed(err error) {
+	sr.rep.Status = report.Errored
+	sr.rep.Error = err.Error()
+	for _, sc := range sr.rep.Scenarios {
+		sc.Status = report.Skipped
+	}
+}
+
+func (sr *suiteRun) anySelected() bool {
+	for _, sc := range sr.suite.Scenarios {
+		if sr.selected(sc) {
+			return true
+		}
+	}
+	return false
+}
+
+func (sr *suiteRun) selected(sc *suite.Scenario) bool {
+	f := sr.opts.Filter
+	return f == nil || f.MatchString(sc.Name.Value) || f.MatchString(sr.suite.Name.Value+"/"+sc.Name.Value)
+}
+
+// templateData is what templates see: the suite's vars overlaid with
+// captures, the running services, the seed.
+func (sr *suiteRun) templateData(captured map[string]any) map[string]any {
+	vars := sr.suite.VarValues()
+	for k, v := range captured {
+		vars[k] = v
+	}
+	eps := make(map[string]suite.Endpoints, len(sr.services))
+	for name, r := range sr.services {
+		eps[name] = suite.Endpoints{Host: r.inst.Host, Port: r.inst.Port, URL: r.inst.URL, Address: r.inst.Address, InternalURL: r.inst.InternalURL}
+	}
+	return suite.TemplateData(vars, eps, sr.seed)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+type quiet struct{}
+
+func (quiet) SuiteStarted(*report.Suite)                                 {}
+func (quiet) ServiceReady(*report.Suite, *report.Service)                {}
+func (quiet) ScenarioStarted(*report.Suite, *report.Scenario)            {}
+func (quiet) StepFinished(*report.Suite, *report.Scenario, *report.Step) {}
+func (quiet) ScenarioFinished(*report.Suite, *report.Scenario)           {}
+func (quiet) SuiteFinished(*report.Suite)                                {}
+func (quiet) Log(string, ...any)                                         {}
+
+var _ = fmt.Sprint

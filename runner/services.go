@@ -1,0 +1,270 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/ready"
+	"github.com/cleanroomhq/cleanroom/report"
+	"github.com/cleanroomhq/cleanroom/service"
+	"github.com/cleanroomhq/cleanroom/service/generic"
+	"github.com/cleanroomhq/cleanroom/service/postgres"
+	"github.com/cleanroomhq/cleanroom/service/redis"
+	"github.com/cleanroomhq/cleanroom/suite"
+)
+
+// running is a started service of a suite with what the runner needs to
+// reset it between scenarios.
+type running struct {
+	decl *suite.Service
+	spec service.Spec
+	inst *service.Instance
+	rep  *report.Service
+
+	pg    *pgState
+	redis *redis.DBs
+}
+
+// pgState resets a PostgreSQL database in place: the database the service
+// declared (say "app") is swapped for a clone of "app_cleanroom_template",
+// taken right after init SQL, so whatever connects to "app" by name sees the
+// clean state.
+type pgState struct {
+	database string
+	cloner   *postgres.Cloner
+}
+
+// startServices starts the suite's services group by group: a group's
+// templates may refer to the groups before it, which are running by then.
+func (sr *suiteRun) startServices(ctx context.Context) error {
+	for _, group := range sr.suite.StartOrder() {
+		specs := make([]service.Spec, len(group))
+		for i, decl := range group {
+			spec, err := sr.specFor(decl)
+			if err != nil {
+				return err
+			}
+			specs[i] = spec
+		}
+		insts, err := sr.env.Start(ctx, specs...)
+		if err != nil {
+			return err
+		}
+		for i, decl := range group {
+			in := insts[i]
+			r := &running{decl: decl, spec: specs[i], inst: in, rep: &report.Service{
+				Name: decl.Name, Kind: decl.Kind.Value, Image: in.Image, Address: in.Address,
+				Started: in.StartedAt, ReadyMS: ms(in.ReadyAfter),
+			}}
+			if err := sr.prepareReset(ctx, r); err != nil {
+				return fmt.Errorf("service %s: %w", decl.Name, err)
+			}
+			sr.services[decl.Name] = r
+			sr.rep.Services = append(sr.rep.Services, r.rep)
+			sr.obs.ServiceReady(sr.rep, r.rep)
+		}
+	}
+	return nil
+}
+
+// specFor renders a declared service into a spec. Its templates see the
+// services started so far (its dependencies).
+func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
+	data := sr.templateData(nil)
+	fail := func(err error) (service.Spec, error) {
+		return service.Spec{}, fmt.Errorf("service %s: %w", decl.Name, err)
+	}
+	env, err := suite.RenderMap(decl.Env, data)
+	if err != nil {
+		return fail(err)
+	}
+	var spec service.Spec
+	switch decl.Kind.Value {
+	case suite.KindPostgres:
+		opts := []postgres.Option{postgres.WithEnv(env)}
+		if decl.Image.Value != "" {
+			opts = append(opts, postgres.WithImage(decl.Image.Value))
+		}
+		if decl.Database.Value != "" {
+			opts = append(opts, postgres.WithDatabase(decl.Database.Value))
+		}
+		if decl.User.Value != "" {
+			opts = append(opts, postgres.WithUser(decl.User.Value))
+		}
+		if decl.Password.Value != "" {
+			opts = append(opts, postgres.WithPassword(decl.Password.Value))
+		}
+		stmts, err := suite.RenderAll(decl.InitSQL, data)
+		if err != nil {
+			return fail(err)
+		}
+		opts = append(opts, postgres.WithInitSQL(stmts...))
+		for _, f := range decl.InitFiles {
+			opts = append(opts, postgres.WithInitFiles(f.Abs))
+		}
+		spec = postgres.Spec(decl.Name, opts...)
+	case suite.KindRedis:
+		var opts []redis.Option
+		if decl.Image.Value != "" {
+			opts = append(opts, redis.WithImage(decl.Image.Value))
+		}
+		spec = redis.Spec(decl.Name, opts...)
+		maps.Copy(spec.Env, env)
+		if spec.Env == nil && len(env) > 0 {
+			spec.Env = env
+		}
+	default:
+		if decl.Build != nil {
+			return fail(fmt.Errorf("%s: build is not supported yet; build the image beforehand and name it in image", decl.Build.Pos))
+		}
+		cmd, err := suite.RenderAll(decl.Command, data)
+		if err != nil {
+			return fail(err)
+		}
+		entry, err := suite.RenderAll(decl.Entrypoint, data)
+		if err != nil {
+			return fail(err)
+		}
+		opts := []generic.Option{generic.WithEnv(env), generic.WithPorts(decl.Ports.Value...)}
+		if len(cmd) > 0 {
+			opts = append(opts, generic.WithCommand(cmd...))
+		}
+		if len(entry) > 0 {
+			opts = append(opts, generic.WithEntrypoint(entry...))
+		}
+		for _, f := range decl.Files {
+			opts = append(opts, generic.WithFiles(backend.File{Path: f.Dest, HostPath: f.Source.Abs}))
+		}
+		if decl.Wait != nil {
+			checks, err := waitChecks(decl, data)
+			if err != nil {
+				return fail(err)
+			}
+			opts = append(opts, generic.WithReady(checks...))
+		}
+		spec = generic.Spec(decl.Name, decl.Image.Value, opts...)
+	}
+	for _, d := range decl.DependsOn {
+		spec.DependsOn = append(spec.DependsOn, d.Value)
+	}
+	spec.Env = withSeed(spec.Env, sr.seed)
+	return spec, nil
+}
+
+// waitChecks turns a wait table into readiness checks; all must pass.
+func waitChecks(decl *suite.Service, data map[string]any) ([]ready.Check, error) {
+	w := decl.Wait
+	timeout := ready.WithTimeout(w.Timeout.Value)
+	if !w.Timeout.IsSet() {
+		timeout = ready.WithTimeout(suite.DefaultWaitTimeout)
+	}
+	port := w.Port.Value
+	if port == 0 {
+		port = decl.PrimaryPort()
+	}
+	var checks []ready.Check
+	switch {
+	case w.HTTP.IsSet():
+		status := w.Status.Value
+		if !w.Status.IsSet() {
+			status = 200
+		}
+		checks = append(checks, ready.HTTP(port, w.HTTP.Value, status, timeout))
+	case w.Port.IsSet():
+		checks = append(checks, ready.Port(port, timeout))
+	}
+	if w.Log.IsSet() {
+		checks = append(checks, ready.Log(w.Log.Value.String(), 1, timeout))
+	}
+	if len(w.Exec) > 0 {
+		argv, err := suite.RenderAll(w.Exec, data)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, ready.Exec(argv, timeout))
+	}
+	return checks, nil
+}
+
+// withSeed gives every container the suite's seed, so that programs under
+// test can derive their randomness from it.
+func withSeed(env map[string]string, seed int64) map[string]string {
+	out := make(map[string]string, len(env)+1)
+	maps.Copy(out, env)
+	out["CLEANROOM_SEED"] = fmt.Sprint(seed)
+	return out
+}
+
+// prepareReset readies a service for clean state per scenario: for
+// PostgreSQL it takes the template right after init SQL (before any
+// dependent service can connect and write), for Redis it opens the client
+// that flushes.
+func (sr *suiteRun) prepareReset(ctx context.Context, r *running) error {
+	switch r.decl.Kind.Value {
+	case suite.KindPostgres:
+		db := r.spec.Env["POSTGRES_DB"]
+		admin := postgres.WithDatabaseName(r.inst.URL, "postgres")
+		template := db + "_cleanroom_template"
+		if err := postgres.CopyDatabase(ctx, admin, db, template); err != nil {
+			return err
+		}
+		cl, err := postgres.NewCloner(ctx, admin, template, postgres.WithAhead(2), postgres.WithWorkers(1))
+		if err != nil {
+			return err
+		}
+		r.pg = &pgState{database: db, cloner: cl}
+	case suite.KindRedis:
+		r.redis = redis.NewDBs(fmt.Sprintf("%s:%d", r.inst.Host, r.inst.Port))
+	}
+	return nil
+}
+
+// reset restores every service's clean state before a scenario.
+func (sr *suiteRun) reset(ctx context.Context) error {
+	for _, decl := range sr.suite.Services {
+		r := sr.services[decl.Name]
+		switch {
+		case r.pg != nil:
+			if err := r.pg.cloner.SwapIn(ctx, r.pg.database); err != nil {
+				return fmt.Errorf("reset %s: %w", decl.Name, err)
+			}
+		case r.redis != nil:
+			if err := r.redis.FlushAll(ctx); err != nil {
+				return fmt.Errorf("reset %s: %w", decl.Name, err)
+			}
+		case decl.Restart.Value == suite.RestartPerScenario:
+			if err := sr.restart(ctx, r); err != nil {
+				return fmt.Errorf("restart %s: %w", decl.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// restart replaces a per-scenario generic service with a fresh container
+// of the same spec and name.
+func (sr *suiteRun) restart(ctx context.Context, r *running) error {
+	if err := sr.env.Release(ctx, r.spec.Name); err != nil {
+		return err
+	}
+	insts, err := sr.env.Start(ctx, r.spec)
+	if err != nil {
+		return err
+	}
+	r.inst = insts[0]
+	r.rep.Restarts++
+	return nil
+}
+
+func (sr *suiteRun) closeServices(ctx context.Context) {
+	for _, r := range sr.services {
+		if r.pg != nil {
+			_ = r.pg.cloner.Close(ctx)
+		}
+		if r.redis != nil {
+			_ = r.redis.Close()
+		}
+	}
+}

@@ -1,0 +1,304 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/suite"
+)
+
+// outcome is what one attempt of a step produced, before any expectation
+// is checked. err is set when the action could not complete (a timeout, a
+// refused connection); for sql and redis a server error is a result that
+// error_contains may expect, kept in serverErr.
+type outcome struct {
+	err       error
+	serverErr error
+
+	exec *backend.ExecResult
+
+	columns      []string
+	rows         [][]any
+	rowsAffected int64
+
+	reply any
+
+	status  int
+	header  http.Header
+	body    []byte
+	elapsed time.Duration
+}
+
+// clients are the connections a scenario's sql, redis and http steps use.
+// They live for one scenario: the reset between scenarios terminates
+// PostgreSQL sessions, so each scenario connects anew.
+type clients struct {
+	pg    map[string]*pgx.Conn
+	redis map[string]*goredis.Client
+	http  *http.Client
+}
+
+func newClients() *clients {
+	return &clients{
+		pg:    map[string]*pgx.Conn{},
+		redis: map[string]*goredis.Client{},
+		// Each step sets its own deadline through the request context.
+		http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}
+}
+
+func (c *clients) close(ctx context.Context) {
+	for _, conn := range c.pg {
+		_ = conn.Close(ctx)
+	}
+	for _, cl := range c.redis {
+		_ = cl.Close()
+	}
+	c.http.CloseIdleConnections()
+}
+
+// perform runs one attempt of a step's action.
+func (sr *suiteRun) perform(ctx context.Context, st *suite.Step, data map[string]any, cl *clients) outcome {
+	timeout := st.Timeout.Value
+	if !st.Timeout.IsSet() {
+		timeout = suite.DefaultStepTimeout
+	}
+	begin := time.Now()
+	var out outcome
+	switch st.Kind {
+	case suite.StepExec:
+		out = sr.performExec(ctx, st, data, timeout)
+	case suite.StepSQL:
+		out = sr.performSQL(ctx, st, data, cl, timeout)
+	case suite.StepRedis:
+		out = sr.performRedis(ctx, st, data, cl, timeout)
+	case suite.StepHTTP:
+		out = sr.performHTTP(ctx, st, data, cl, timeout)
+	default:
+		out.err = fmt.Errorf("unknown step kind %q", st.Kind)
+	}
+	out.elapsed = time.Since(begin)
+	return out
+}
+
+func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[string]any, timeout time.Duration) outcome {
+	argv, err := suite.RenderAll(st.Exec, data)
+	if err != nil {
+		return outcome{err: err}
+	}
+	env, err := suite.RenderMap(st.Env, data)
+	if err != nil {
+		return outcome{err: err}
+	}
+	workdir, err := st.Workdir.Render(data)
+	if err != nil {
+		return outcome{err: err}
+	}
+	env = withSeed(env, sr.seed)
+	var res backend.ExecResult
+	if st.Service.Value != "" {
+		r := sr.services[st.Service.Value]
+		res, err = r.inst.Container.Exec(ctx, backend.ExecSpec{Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Timeout: timeout})
+	} else {
+		res, err = sr.env.Run(ctx, backend.ContainerSpec{Image: st.Image.Value, Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value}, timeout)
+	}
+	if err != nil {
+		return outcome{err: err, exec: &res}
+	}
+	return outcome{exec: &res}
+}
+
+func (sr *suiteRun) performSQL(ctx context.Context, st *suite.Step, data map[string]any, cl *clients, timeout time.Duration) outcome {
+	q, err := st.SQL.Render(data)
+	if err != nil {
+		return outcome{err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := cl.postgres(ctx, sr.services[st.Service.Value].inst.URL, st.Service.Value)
+	if err != nil {
+		return outcome{err: err}
+	}
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return sqlError(ctx, err)
+	}
+	var out outcome
+	for _, fd := range rows.FieldDescriptions() {
+		out.columns = append(out.columns, fd.Name)
+	}
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			rows.Close()
+			return sqlError(ctx, err)
+		}
+		out.rows = append(out.rows, vals)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return sqlError(ctx, err)
+	}
+	out.rowsAffected = rows.CommandTag().RowsAffected()
+	return out
+}
+
+// sqlError separates a server's answer (a result error_contains may expect)
+// from a failure to get one.
+func sqlError(ctx context.Context, err error) outcome {
+	if ctx.Err() != nil {
+		return outcome{err: fmt.Errorf("sql: %w", ctx.Err())}
+	}
+	var pgErr interface{ SQLState() string }
+	if errors.As(err, &pgErr) {
+		return outcome{serverErr: err}
+	}
+	return outcome{err: err}
+}
+
+func (c *clients) postgres(ctx context.Context, dsn, service string) (*pgx.Conn, error) {
+	if conn, ok := c.pg[service]; ok && !conn.IsClosed() {
+		return conn, nil
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", service, err)
+	}
+	c.pg[service] = conn
+	return conn, nil
+}
+
+func (sr *suiteRun) performRedis(ctx context.Context, st *suite.Step, data map[string]any, cl *clients, timeout time.Duration) outcome {
+	args, err := suite.RenderAll(st.Redis, data)
+	if err != nil {
+		return outcome{err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r := sr.services[st.Service.Value]
+	client, ok := cl.redis[st.Service.Value]
+	if !ok {
+		client = goredis.NewClient(&goredis.Options{Addr: net.JoinHostPort(r.inst.Host, strconv.Itoa(r.inst.Port)), MaxRetries: -1})
+		cl.redis[st.Service.Value] = client
+	}
+	argv := make([]any, len(args))
+	for i, a := range args {
+		argv[i] = a
+	}
+	reply, err := client.Do(ctx, argv...).Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return outcome{reply: nil}
+	case err != nil && ctx.Err() != nil:
+		return outcome{err: fmt.Errorf("redis: %w", ctx.Err())}
+	case err != nil && isRedisServerError(err):
+		return outcome{serverErr: err}
+	case err != nil:
+		return outcome{err: err}
+	}
+	return outcome{reply: reply}
+}
+
+// isRedisServerError tells the server's error replies (which go-redis
+// marks with a RedisError method) from network and client errors.
+func isRedisServerError(err error) bool {
+	var re interface{ RedisError() }
+	return errors.As(err, &re)
+}
+
+func (sr *suiteRun) performHTTP(ctx context.Context, st *suite.Step, data map[string]any, cl *clients, timeout time.Duration) outcome {
+	h := st.HTTP
+	url, err := h.URL.Render(data)
+	if err != nil {
+		return outcome{err: err}
+	}
+	if url == "" {
+		name := h.Service.Value
+		if name == "" {
+			name = st.Service.Value
+		}
+		r := sr.services[name]
+		port := h.Port.Value
+		if port == 0 {
+			port = r.decl.PrimaryPort()
+		}
+		host, hp, err := r.inst.Container.Endpoint(ctx, port)
+		if err != nil {
+			return outcome{err: err}
+		}
+		path, err := h.Path.Render(data)
+		if err != nil {
+			return outcome{err: err}
+		}
+		if path == "" {
+			path = "/"
+		}
+		url = "http://" + net.JoinHostPort(host, strconv.Itoa(hp)) + path
+	}
+	var body io.Reader
+	contentType := ""
+	switch {
+	case h.JSON.IsSet():
+		v, err := suite.RenderLiteral(h.JSON.Value, data)
+		if err != nil {
+			return outcome{err: err}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return outcome{err: err}
+		}
+		body, contentType = bytes.NewReader(b), "application/json"
+	case h.Body.IsSet():
+		b, err := h.Body.Render(data)
+		if err != nil {
+			return outcome{err: err}
+		}
+		body = strings.NewReader(b)
+	}
+	method := h.Method.Value
+	if method == "" {
+		method = http.MethodGet
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return outcome{err: err}
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	headers, err := suite.RenderMap(h.Headers, data)
+	if err != nil {
+		return outcome{err: err}
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := cl.http.Do(req)
+	if err != nil {
+		return outcome{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return outcome{err: fmt.Errorf("read response: %w", err)}
+	}
+	return outcome{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// maxBody bounds what an http step reads of a response.
+const maxBody = 16 << 20
