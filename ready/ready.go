@@ -22,6 +22,9 @@ import (
 // DefaultTimeout applies to checks that do not set their own.
 const DefaultTimeout = 60 * time.Second
 
+// attemptLimit bounds one probe of a polling check.
+const attemptLimit = 5 * time.Second
+
 // Check is one readiness strategy.
 type Check interface {
 	// Wait returns nil once c is ready.
@@ -70,7 +73,10 @@ func (p *poller) Wait(parent context.Context, c backend.Container) error {
 	interval := 5 * time.Millisecond
 	var last error
 	for {
-		attempt, cancelAttempt := context.WithTimeout(ctx, max(time.Second, p.maxInterval*5))
+		// One attempt may not hang the check, but must have time to
+		// finish on a loaded engine (an exec round trip alone can take
+		// seconds there).
+		attempt, cancelAttempt := context.WithTimeout(ctx, max(attemptLimit, p.maxInterval*5))
 		err := p.probe(attempt, c)
 		cancelAttempt()
 		if err == nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -208,12 +209,34 @@ func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (bac
 
 // removeContainer kills and removes in one engine call: Force sends SIGKILL,
 // so there is no graceful-stop wait.
+//
+// When another caller (a concurrent Close, a sweep) is already removing the
+// container, it waits until the container is gone: callers go on to remove
+// the network or reuse the name, which fails while the container exists.
 func (b *Backend) removeContainer(ctx context.Context, id string) error {
 	_, err := b.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !isNotFound(err) && !isRemovalInProgress(err) {
-		return &errs.BackendError{Backend: Name, Op: "remove container", Target: shortID(id), Err: err}
+	switch {
+	case err == nil || isNotFound(err):
+		return nil
+	case isRemovalInProgress(err):
+		return b.waitGone(ctx, id)
 	}
-	return nil
+	return &errs.BackendError{Backend: Name, Op: "remove container", Target: shortID(id), Err: err}
+}
+
+// waitGone polls until the engine no longer knows the container.
+func (b *Backend) waitGone(ctx context.Context, id string) error {
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		_, err := b.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if isNotFound(err) {
+			return nil
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return &errs.BackendError{Backend: Name, Op: "remove container", Target: shortID(id), Err: fmt.Errorf("waiting for another removal: %w", ctx.Err())}
+		}
+	}
 }
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
