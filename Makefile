@@ -35,8 +35,9 @@ test: engine vet fmt-check
 unit:
 	$(GO) test -count=1 -short ./...
 
+# Benchmarks of docs/benchmarks.md: 4 to 8 minutes on 2 cores.
 bench: engine
-	$(GO) test -run '^$$' -bench . -benchtime 10x -count 1 -timeout 20m ./bench/
+	$(GO) test -run '^$$' -bench . -benchtime 4x -count 1 -timeout 30m ./bench/
 
 leaks:
 	bash scripts/check-leaks.sh
