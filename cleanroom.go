@@ -45,6 +45,9 @@ type Env struct {
 	logf        func(string, ...any)
 
 	runs atomic.Int64 // one-shot containers, for unique names
+	// built holds the images the environment built: they exist only on the
+	// engine, so they are never pulled whatever the pull policy.
+	built sync.Map
 
 	mu       sync.Mutex
 	services map[string]*entry // by service name
@@ -110,7 +113,7 @@ func New(ctx context.Context, opts ...Option) (*Env, error) {
 		if err != nil {
 			logf("sweep: %v", err)
 		} else if len(rep.Sessions) > 0 {
-			logf("sweep: removed %d container(s) and %d network(s) of %d dead session(s)", len(rep.Containers), len(rep.Networks), len(rep.Sessions))
+			logf("sweep: removed %d container(s), %d network(s) and %d image(s) of %d dead session(s)", len(rep.Containers), len(rep.Networks), len(rep.Images), len(rep.Sessions))
 		}
 	}
 
@@ -328,9 +331,18 @@ func findCycle(specs map[string]service.Spec) []string {
 	return nil
 }
 
-// startOne waits for the service's dependencies, then starts it and waits
-// until it is ready.
+// startOne builds the service's image if it has a build, meanwhile waits for
+// its dependencies, then starts it and waits until it is ready.
 func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*entry, prev <-chan struct{}) (*service.Instance, error) {
+	// The service's own image builds while its dependencies start.
+	var built chan builtImage
+	if sp.Build != nil {
+		built = make(chan builtImage, 1)
+		go func() {
+			img, err := e.Build(ctx, sp.Name, *sp.Build)
+			built <- builtImage{img, err}
+		}()
+	}
 	if prev != nil {
 		select {
 		case <-prev:
@@ -349,10 +361,23 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 			return nil, fmt.Errorf("service %s: not started because its dependency %s failed", sp.Name, d)
 		}
 	}
+	image, pull := config.MapImage(e.images, sp.Image), e.pull
+	if built != nil {
+		var res builtImage
+		select {
+		case res = <-built:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if res.err != nil {
+			return nil, res.err
+		}
+		// The image is on the engine and no registry has it.
+		image, pull = res.image, backend.PullNever
+	}
 	begin := time.Now()
-	image := config.MapImage(e.images, sp.Image)
 	c, err := e.session.Start(ctx, backend.ContainerSpec{
-		Name: sp.Name, Image: image, Pull: e.pull,
+		Name: sp.Name, Image: image, Pull: pull,
 		Entrypoint: sp.Entrypoint, Cmd: sp.Command, Env: sp.Env, Ports: sp.Ports,
 		Files: sp.Files, User: sp.User, WorkDir: sp.WorkDir, Tmpfs: sp.Tmpfs,
 	})
@@ -382,6 +407,43 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 	inst.Image, inst.StartedAt, inst.ReadyAfter = image, begin, time.Since(begin)
 	e.logf("service %s: %s started in %s, ready in %s", sp.Name, image, started.Round(time.Millisecond), inst.ReadyAfter.Round(time.Millisecond))
 	return inst, nil
+}
+
+type builtImage struct {
+	image string
+	err   error
+}
+
+// Build builds a service's own image in the environment and returns its
+// reference (cleanroom-build/<name>:<session tail>), which Start and Run
+// accept as an image. Services started with a spec's Build call it
+// themselves.
+//
+// An image is built once per environment: the same build (context,
+// Dockerfile, args, keep) asked for again, under any name, returns the
+// first image at once. The build output goes to the WithLogf function, line
+// by line; a failed build is a *BackendError that ends with its last lines.
+// The image is removed at Close unless b.Keep; a sweep removes those of
+// environments whose process died.
+func (e *Env) Build(ctx context.Context, name string, b service.Build) (string, error) {
+	begin := time.Now()
+	var lines atomic.Int64
+	image, err := e.session.Build(ctx, backend.BuildSpec{
+		Name: name, Context: b.Context, Dockerfile: b.Dockerfile, Args: b.Args, Keep: b.Keep,
+		Log: func(line string) {
+			lines.Add(1)
+			e.logf("build %s: %s", name, line)
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	e.built.Store(image, true)
+	if lines.Load() > 0 {
+		// The build ran here rather than being shared with an earlier one.
+		e.logf("build %s: %s built in %s", name, image, time.Since(begin).Round(time.Millisecond))
+	}
+	return image, nil
 }
 
 // logTail is the end of a container's output, the first thing a user needs
@@ -441,26 +503,16 @@ func (e *Env) Release(ctx context.Context, name string) error {
 	return en.inst.Container.Remove(ctx)
 }
 
-// Close kills and removes every container and the network of the session.
-// It is idempotent and safe to call concurrently: every caller gets the
+// Close kills and removes every container and the network of the session,
+// then the images it built (except those built with Keep). It is idempotent and safe to call concurrently: every caller gets the
 // result of the one removal.
 func (e *Env) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
 		e.closed = true
-		var removals []chan struct{}
-		for _, gone := range e.removing {
-			removals = append(removals, gone)
-		}
 		e.mu.Unlock()
-		// A Release may be removing a container right now; the network can
-		// only be removed once no container is attached to it.
-		for _, gone := range removals {
-			select {
-			case <-gone:
-			case <-ctx.Done():
-			}
-		}
+		// A Release may be removing a container right now: the session's
+		// Close waits for such a removal before it removes the network.
 		e.closeErr = e.session.Close(ctx)
 		if e.ownsBackend {
 			e.closeErr = errors.Join(e.closeErr, e.backend.Close())
@@ -471,10 +523,14 @@ func (e *Env) Close(ctx context.Context) error {
 
 // Run runs a one-shot container of spec.Image in the environment (on its
 // network, with its labels) until its command exits, and removes it. The
-// image map and pull policy apply as for services.
+// image map and pull policy apply as for services; an image from Build is
+// never pulled.
 func (e *Env) Run(ctx context.Context, spec backend.ContainerSpec, timeout time.Duration) (backend.ExecResult, error) {
 	spec.Image = config.MapImage(e.images, spec.Image)
 	spec.Pull = e.pull
+	if _, ok := e.built.Load(spec.Image); ok {
+		spec.Pull = backend.PullNever
+	}
 	if spec.Name == "" {
 		spec.Name = fmt.Sprintf("run-%d", e.runs.Add(1))
 	}
