@@ -14,6 +14,7 @@ package cleanroom
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,9 +46,6 @@ type Env struct {
 	logf        func(string, ...any)
 
 	runs atomic.Int64 // one-shot containers, for unique names
-	// built holds the images the environment built: they exist only on the
-	// engine, so they are never pulled whatever the pull policy.
-	built sync.Map
 
 	mu       sync.Mutex
 	services map[string]*entry // by service name
@@ -185,6 +183,7 @@ func (e *Env) Start(ctx context.Context, specs ...service.Spec) ([]*service.Inst
 	}
 	e.mu.Unlock()
 
+	builds := e.startBuilds(ctx, fresh)
 	for _, sp := range fresh {
 		en := entries[sp.Name]
 		deps := map[string]*entry{}
@@ -193,7 +192,7 @@ func (e *Env) Start(ctx context.Context, specs ...service.Spec) ([]*service.Inst
 		}
 		go func() {
 			defer close(en.done)
-			en.inst, en.err = e.startOne(ctx, sp, deps, en.prev)
+			en.inst, en.err = e.startOne(ctx, sp, deps, en.prev, builds[buildID(sp.Build)])
 			if en.err != nil {
 				// Forget the failed start so that a later Start may retry.
 				e.mu.Lock()
@@ -331,18 +330,50 @@ func findCycle(specs map[string]service.Spec) []string {
 	return nil
 }
 
-// startOne builds the service's image if it has a build, meanwhile waits for
-// its dependencies, then starts it and waits until it is ready.
-func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*entry, prev <-chan struct{}) (*service.Instance, error) {
-	// The service's own image builds while its dependencies start.
-	var built chan builtImage
-	if sp.Build != nil {
-		built = make(chan builtImage, 1)
+// startBuilds starts building the images of specs, one build per distinct
+// Build, named after the first service (by name) that has it, so that the
+// image's name does not depend on which start runs first. The images build
+// while the services' dependencies start.
+func (e *Env) startBuilds(ctx context.Context, specs []service.Spec) map[string]*pendingImage {
+	builds := map[string]*pendingImage{}
+	for _, sp := range specs { // sorted by name
+		if sp.Build == nil {
+			continue
+		}
+		id := buildID(sp.Build)
+		if builds[id] != nil {
+			continue
+		}
+		p := &pendingImage{name: sp.Name, done: make(chan struct{})}
+		builds[id] = p
 		go func() {
-			img, err := e.Build(ctx, sp.Name, *sp.Build)
-			built <- builtImage{img, err}
+			defer close(p.done)
+			p.image, p.err = e.Build(ctx, sp.Name, *sp.Build)
 		}()
 	}
+	return builds
+}
+
+// pendingImage is a build under way; done closes when it has ended.
+type pendingImage struct {
+	name  string // the service it is built for; others share it
+	done  chan struct{}
+	image string
+	err   error
+}
+
+// buildID tells builds apart within one Start ("" for no build).
+func buildID(b *service.Build) string {
+	if b == nil {
+		return ""
+	}
+	id, _ := json.Marshal(b)
+	return string(id)
+}
+
+// startOne waits for its image's build, if it has one, and its
+// dependencies, then starts the service and waits until it is ready.
+func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*entry, prev <-chan struct{}, built *pendingImage) (*service.Instance, error) {
 	if prev != nil {
 		select {
 		case <-prev:
@@ -361,23 +392,26 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 			return nil, fmt.Errorf("service %s: not started because its dependency %s failed", sp.Name, d)
 		}
 	}
-	image, pull := config.MapImage(e.images, sp.Image), e.pull
+	image := config.MapImage(e.images, sp.Image)
 	if built != nil {
-		var res builtImage
 		select {
-		case res = <-built:
+		case <-built.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if res.err != nil {
-			return nil, res.err
+		if built.err != nil && built.name != sp.Name {
+			// Said once, by the service the image was built for.
+			return nil, fmt.Errorf("service %s: not started because the build of its image (shared with service %s) failed", sp.Name, built.name)
 		}
-		// The image is on the engine and no registry has it.
-		image, pull = res.image, backend.PullNever
+		if built.err != nil {
+			return nil, built.err
+		}
+		// The backend never pulls an image it built, whatever the policy.
+		image = built.image
 	}
 	begin := time.Now()
 	c, err := e.session.Start(ctx, backend.ContainerSpec{
-		Name: sp.Name, Image: image, Pull: pull,
+		Name: sp.Name, Image: image, Pull: e.pull,
 		Entrypoint: sp.Entrypoint, Cmd: sp.Command, Env: sp.Env, Ports: sp.Ports,
 		Files: sp.Files, User: sp.User, WorkDir: sp.WorkDir, Tmpfs: sp.Tmpfs,
 	})
@@ -409,11 +443,6 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 	return inst, nil
 }
 
-type builtImage struct {
-	image string
-	err   error
-}
-
 // Build builds a service's own image in the environment and returns its
 // reference (cleanroom-build/<name>:<session tail>), which Start and Run
 // accept as an image. Services started with a spec's Build call it
@@ -438,7 +467,6 @@ func (e *Env) Build(ctx context.Context, name string, b service.Build) (string, 
 	if err != nil {
 		return "", err
 	}
-	e.built.Store(image, true)
 	if lines.Load() > 0 {
 		// The build ran here rather than being shared with an earlier one.
 		e.logf("build %s: %s built in %s", name, image, time.Since(begin).Round(time.Millisecond))
@@ -524,13 +552,10 @@ func (e *Env) Close(ctx context.Context) error {
 // Run runs a one-shot container of spec.Image in the environment (on its
 // network, with its labels) until its command exits, and removes it. The
 // image map and pull policy apply as for services; an image from Build is
-// never pulled.
+// never pulled (the backend knows it built it).
 func (e *Env) Run(ctx context.Context, spec backend.ContainerSpec, timeout time.Duration) (backend.ExecResult, error) {
 	spec.Image = config.MapImage(e.images, spec.Image)
 	spec.Pull = e.pull
-	if _, ok := e.built.Load(spec.Image); ok {
-		spec.Pull = backend.PullNever
-	}
 	if spec.Name == "" {
 		spec.Name = fmt.Sprintf("run-%d", e.runs.Add(1))
 	}

@@ -17,6 +17,9 @@ const (
 	LabelOwner   = "dev.cleanroom.owner"   // host/pid/start-time of the creating process
 	LabelCreated = "dev.cleanroom.created" // RFC 3339 creation time
 	LabelService = "dev.cleanroom.service" // service name inside the session
+	// LabelKeep marks a built image the user asked to keep (BuildSpec.Keep):
+	// neither Close nor a sweep removes it.
+	LabelKeep = "dev.cleanroom.keep"
 )
 
 // PullPolicy says when a backend may fetch an image it does not have.
@@ -60,9 +63,47 @@ type Session interface {
 	// timeout (or ctx) expires the container is killed before Run returns
 	// a *errs.TimeoutError.
 	Run(ctx context.Context, spec ContainerSpec, timeout time.Duration) (ExecResult, error)
+	// Build builds an image from a Dockerfile on the runner's machine and
+	// returns a reference Start accepts (ContainerSpec.Image, with any pull
+	// policy: the image is local). The image belongs to the session: it
+	// carries the session's labels, so a sweep removes it once the owner is
+	// dead, and Close removes it, unless spec.Keep.
+	//
+	// Building the same spec again in the session (every field but Name and
+	// Log equal) returns the first image without building again;
+	// concurrent calls wait for the one build. A failed build is a
+	// *errs.BackendError whose message ends with the last lines of the
+	// build output; it is not remembered, so a later call builds again.
+	// A backend that cannot build returns a *errs.BackendError saying so.
+	//
+	// Build is a session operation rather than a field of ContainerSpec
+	// because an image outlives the containers made from it: services that
+	// share a build, per-scenario restarts and one-shot runs all start from
+	// one image, which the session removes once, at Close.
+	Build(ctx context.Context, spec BuildSpec) (image string, err error)
 	// Close kills and removes every container of the session and its
-	// network. It is idempotent and safe for concurrent use.
+	// network, then the images it built (except those to keep). It is
+	// idempotent and safe for concurrent use.
 	Close(ctx context.Context) error
+}
+
+// BuildSpec describes an image to build from a Dockerfile.
+type BuildSpec struct {
+	// Name names the image (with the session); the service name.
+	Name string
+	// Context is the build context, a directory on the runner's machine.
+	Context string
+	// Dockerfile is the Dockerfile's path relative to Context (an absolute
+	// path must lie inside Context); "" means "Dockerfile".
+	Dockerfile string
+	// Args are the build arguments (ARG).
+	Args map[string]string
+	// Keep leaves the image in place after Close and out of sweeps, labelled
+	// LabelKeep; removing it is the user's business.
+	Keep bool
+	// Log, when not nil, receives the build's output line by line as it is
+	// produced (a failed build's error repeats the last lines).
+	Log func(line string)
 }
 
 // ContainerSpec describes a container to start.
@@ -135,5 +176,6 @@ type ExecResult struct {
 type SweepReport struct {
 	Containers []string
 	Networks   []string
+	Images     []string // images built by dead sessions (not kept ones)
 	Sessions   []string
 }

@@ -67,21 +67,35 @@ func Run(ctx context.Context, suites []*suite.Suite, opts Options) *report.Run {
 	run := &report.Run{Schema: report.SchemaVersion, Cleanroom: opts.Version, Backend: "docker", Started: time.Now()}
 	run.Suites = make([]*report.Suite, len(suites))
 
+	for i, s := range suites {
+		run.Suites[i] = newSuiteReport(s, opts)
+	}
 	failed := make(chan struct{})
 	var failOnce sync.Once
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
+	// Files start in the order given, as slots free up. Once the run is
+	// interrupted or (with FailFast) a scenario failed, no further file
+	// starts: those stay skipped.
+start:
 	for i, s := range suites {
-		run.Suites[i] = newSuiteReport(s, opts)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break start
+		}
+		select {
+		case <-failed:
+			break start
+		case <-ctx.Done():
+			break start
+		default:
+		}
 		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-			}
 			defer func() { <-sem }()
 			sr := &suiteRun{suite: s, opts: opts, rep: run.Suites[i], obs: opts.Observer, failed: failed}
 			sr.run(ctx)
-			if opts.FailFast && sr.rep.Status != report.Passed {
+			if opts.FailFast && sr.rep.Status != report.Passed && sr.rep.Status != report.Skipped {
 				failOnce.Do(func() { close(failed) })
 			}
 		})
@@ -131,7 +145,7 @@ func (sr *suiteRun) run(ctx context.Context) {
 	}()
 	if sr.suite.Timeout.Value > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, sr.suite.Timeout.Value)
+		ctx, cancel = context.WithTimeoutCause(ctx, sr.suite.Timeout.Value, ErrSuiteTimeout)
 		defer cancel()
 	}
 	if !sr.anySelected() {
@@ -194,11 +208,26 @@ func (sr *suiteRun) run(ctx context.Context) {
 	}
 }
 
+// ErrSuiteTimeout is the cause of a suite's context when its timeout
+// expires.
+var ErrSuiteTimeout = errors.New("suite timeout expired")
+
+// interruption says why ctx ended, for the report: "suite timeout
+// expired", "timeout expired" for another deadline (the caller's),
+// "interrupted" for a cancellation (Ctrl-C), or the cause the caller gave.
 func interruption(ctx context.Context) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return "suite timeout expired"
+	cause := context.Cause(ctx)
+	switch {
+	case cause == nil:
+		return ""
+	case errors.Is(cause, ErrSuiteTimeout):
+		return ErrSuiteTimeout.Error()
+	case errors.Is(cause, context.Canceled):
+		return "interrupted"
+	case errors.Is(cause, context.DeadlineExceeded):
+		return "timeout expired"
 	}
-	return "interrupted"
+	return "interrupted: " + cause.Error()
 }
 
 func (sr *suiteRun) setupFailed(err error) {

@@ -1,12 +1,17 @@
 package runner
 
 import (
+	"bytes"
 	"context"
+	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -27,6 +32,9 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 	if err := sr.reset(ctx); err != nil {
 		rep.Status = report.Errored
 		rep.Error = err.Error()
+		if ctx.Err() != nil {
+			rep.Error = interruption(ctx)
+		}
 		return
 	}
 	rep.ResetMS = ms(time.Since(rep.Started))
@@ -34,23 +42,38 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 	cl := newClients()
 	defer cl.close(context.WithoutCancel(ctx))
 	captured := map[string]any{}
-	stopped := false
+	stopped, interrupted := false, false
 	for _, st := range sc.Steps {
 		srep := &report.Step{Name: st.Name.Value, Kind: string(st.Kind), Service: stepService(st), Status: report.Skipped, Pos: st.Pos.String()}
 		rep.Steps = append(rep.Steps, srep)
-		if stopped || ctx.Err() != nil {
+		if stopped {
+			continue
+		}
+		if ctx.Err() != nil {
+			interrupted = true
 			continue
 		}
 		sr.runStep(ctx, st, srep, captured, cl)
+		if srep.Status != report.Passed && ctx.Err() != nil {
+			// The step did not fail: the run was interrupted, or the suite's
+			// time ran out, while it ran. The backend's error would blame
+			// the step ("timed out", "context canceled").
+			srep.Status = report.Errored
+			srep.Error = interruption(ctx)
+			srep.Failures = nil
+			interrupted, stopped = true, true
+		}
 		sr.obs.StepFinished(sr.rep, rep, srep)
-		if srep.Status != report.Passed {
+		if srep.Status == report.Failed {
 			rep.Status = report.Failed
 			if !st.ContinueOnFailure.Value {
 				stopped = true
 			}
 		}
 	}
-	if ctx.Err() != nil && rep.Status == report.Passed {
+	// A scenario that did not run to its end is an error, unless a step
+	// had already failed.
+	if interrupted && rep.Status != report.Failed {
 		rep.Status = report.Errored
 		rep.Error = interruption(ctx)
 	}
@@ -220,13 +243,55 @@ func rowCell(c *suite.Capture, o outcome) (any, error) {
 	if idx < 0 || idx >= len(o.rows[row]) {
 		return nil, fmt.Errorf("row %d has %d column(s), no column %d", row, len(o.rows[row]), col.Index)
 	}
-	return o.rows[row][idx], nil
+	return cellValue(o.rows[row][idx]), nil
+}
+
+// cellValue is a captured SQL cell as templates see it. Numbers, strings,
+// booleans and decoded JSON stay as they are; the pgx types that Go's
+// templates would print as a struct or a byte list become their SQL text:
+// pgtype.Numeric a json.Number ("12.50"), a uuid its canonical form, a
+// timestamp RFC 3339, other pgtype values their driver value.
+func cellValue(v any) any {
+	switch x := v.(type) {
+	case nil, bool, string, int8, int16, int32, int64, int, uint8, uint16, uint32, uint64, uint, float32, float64, map[string]any, []any:
+		return v
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	case [16]byte:
+		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:])
+	case []byte:
+		if utf8.Valid(x) {
+			return string(x)
+		}
+		return x
+	case fmt.Stringer:
+		return v
+	case json.Marshaler:
+		if b, err := x.MarshalJSON(); err == nil && len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9') {
+			return json.Number(b)
+		}
+	}
+	if dv, ok := v.(driver.Valuer); ok {
+		if val, err := dv.Value(); err == nil {
+			if _, same := val.(driver.Valuer); !same {
+				return cellValue(val)
+			}
+		}
+	}
+	return v
 }
 
 func jsonLookup(b []byte, path suite.JSONPath) (any, error) {
+	// Numbers stay json.Number, so that a captured 1234567 renders as
+	// such in templates rather than as float64's 1.234567e+06.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
 	var doc any
-	if err := json.Unmarshal(b, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("output is not JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("output is not JSON: more after the first value")
 	}
 	return path.Lookup(doc)
 }

@@ -116,9 +116,6 @@ func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
 			spec.Env = env
 		}
 	default:
-		if decl.Build != nil {
-			return fail(fmt.Errorf("%s: build is not supported yet; build the image beforehand and name it in image", decl.Build.Pos))
-		}
 		cmd, err := suite.RenderAll(decl.Command, data)
 		if err != nil {
 			return fail(err)
@@ -143,6 +140,13 @@ func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
 				return fail(err)
 			}
 			opts = append(opts, generic.WithReady(checks...))
+		}
+		if b := decl.Build; b != nil {
+			// The environment builds it when the service starts, once
+			// per suite file, even for a per-scenario restart.
+			opts = append(opts, generic.WithBuild(service.Build{
+				Context: b.Context.Abs, Dockerfile: b.Dockerfile.Value, Args: b.Args, Keep: b.Keep.Value,
+			}))
 		}
 		spec = generic.Spec(decl.Name, decl.Image.Value, opts...)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cleanroomhq/cleanroom/backend"
@@ -121,6 +122,12 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 	return outcome{exec: &res}
 }
 
+// performSQL runs a step's SQL over the simple query protocol, so that a
+// step may hold several statements separated by semicolons (they run as
+// one implicit transaction: an error in any undoes them all). The rows,
+// columns and rows affected are those of the last statement. Cells are
+// decoded by type as with pgx's Query: the simple protocol returns text,
+// which pgx decodes by each column's type into the same Go values.
 func (sr *suiteRun) performSQL(ctx context.Context, st *suite.Step, data map[string]any, cl *clients, timeout time.Duration) outcome {
 	q, err := st.SQL.Render(data)
 	if err != nil {
@@ -132,41 +139,70 @@ func (sr *suiteRun) performSQL(ctx context.Context, st *suite.Step, data map[str
 	if err != nil {
 		return outcome{err: err}
 	}
-	rows, err := conn.Query(ctx, q)
-	if err != nil {
-		return sqlError(ctx, err)
-	}
-	var out outcome
-	for _, fd := range rows.FieldDescriptions() {
-		out.columns = append(out.columns, fd.Name)
-	}
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			rows.Close()
-			return sqlError(ctx, err)
+	mrr := conn.PgConn().Exec(ctx, q)
+	out := outcome{columns: []string{}}
+	for mrr.NextResult() {
+		rows := pgx.RowsFromResultReader(conn.TypeMap(), mrr.ResultReader())
+		res := outcome{columns: []string{}}
+		for _, fd := range rows.FieldDescriptions() {
+			res.columns = append(res.columns, fd.Name)
 		}
-		out.rows = append(out.rows, vals)
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				rows.Close()
+				_ = mrr.Close()
+				return sqlError(ctx, q, err)
+			}
+			res.rows = append(res.rows, vals)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			_ = mrr.Close()
+			return sqlError(ctx, q, err)
+		}
+		res.rowsAffected = rows.CommandTag().RowsAffected()
+		out = res
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return sqlError(ctx, err)
+	if err := mrr.Close(); err != nil {
+		return sqlError(ctx, q, err)
 	}
-	out.rowsAffected = rows.CommandTag().RowsAffected()
 	return out
 }
 
 // sqlError separates a server's answer (a result error_contains may expect)
-// from a failure to get one.
-func sqlError(ctx context.Context, err error) outcome {
+// from a failure to get one. A server error that points into the SQL says
+// where, since a step may hold many lines and statements.
+func sqlError(ctx context.Context, q string, err error) outcome {
 	if ctx.Err() != nil {
 		return outcome{err: fmt.Errorf("sql: %w", ctx.Err())}
 	}
-	var pgErr interface{ SQLState() string }
+	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if pgErr.Position > 0 {
+			line, col := sqlPosition(q, int(pgErr.Position))
+			err = fmt.Errorf("%w, at line %d, column %d of the SQL", err, line, col)
+		}
 		return outcome{serverErr: err}
 	}
 	return outcome{err: err}
+}
+
+// sqlPosition turns PostgreSQL's error position (1-based, in characters)
+// into a line and column.
+func sqlPosition(q string, pos int) (line, col int) {
+	line, col = 1, 1
+	for i, r := range []rune(q) {
+		if i+1 >= pos {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
 }
 
 func (c *clients) postgres(ctx context.Context, dsn, service string) (*pgx.Conn, error) {

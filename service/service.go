@@ -34,12 +34,30 @@ type Spec struct {
 	User       string            `json:"user,omitempty"`
 	WorkDir    string            `json:"workdir,omitempty"`
 	Tmpfs      map[string]string `json:"tmpfs,omitempty"`
+	// Build, instead of Image, makes the service's own image from a
+	// Dockerfile: the environment builds it when the service starts (while
+	// its dependencies start), once per environment, and removes it at
+	// Close unless Keep.
+	Build *Build `json:"build,omitempty"`
 
 	// Ready decides when the service takes traffic; nil means "started".
 	Ready ready.Check `json:"-"`
 	// Scheme builds the kind-specific URL ("postgres://…", "redis://…")
 	// from an address; nil means http://address.
 	Scheme func(address string) string `json:"-"`
+}
+
+// Build is a service's own image, built from a Dockerfile on this machine.
+type Build struct {
+	// Context is the build context: a directory on this machine.
+	Context string `json:"context"`
+	// Dockerfile is relative to Context (and must lie inside it); ""
+	// means "Dockerfile".
+	Dockerfile string `json:"dockerfile,omitempty"`
+	// Args are build arguments (ARG in the Dockerfile).
+	Args map[string]string `json:"args,omitempty"`
+	// Keep leaves the image on the engine after the environment closes.
+	Keep bool `json:"keep,omitempty"`
 }
 
 // Key identifies a spec for the singleton registry: two specs with the same
@@ -74,7 +92,12 @@ func (s Spec) Validate() error {
 	if !nameRE.MatchString(s.Name) {
 		add("name", "must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit (it becomes a host name)")
 	}
-	if s.Image == "" {
+	switch {
+	case s.Build != nil && s.Image != "":
+		add("image", "give an image or a build, not both")
+	case s.Build != nil && s.Build.Context == "":
+		add("build", "no context directory given")
+	case s.Build == nil && s.Image == "":
 		add("image", "no image given")
 	}
 	for _, p := range s.Ports {

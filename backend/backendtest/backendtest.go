@@ -53,6 +53,12 @@ type Harness struct {
 	// contract alone (a removed container no longer runs commands).
 	Resources func(ctx context.Context, sessionID string) (Resources, error)
 
+	// NoBuild says the backend cannot build images from a Dockerfile. The
+	// suite then checks that Session.Build says so with a
+	// *errs.BackendError; otherwise it builds small images FROM Image
+	// (which must therefore be buildable upon, with sh for RUN).
+	NoBuild bool
+
 	// Created, when set, is told the ID of every session the suite creates,
 	// before the session exists, so that the caller can check with its own
 	// tools that nothing is left at the end. Tests run in parallel: it must
@@ -102,6 +108,7 @@ func Run(t *testing.T, h Harness) {
 		{"Copy", testCopy},
 		{"Lifecycle", testLifecycle},
 		{"Sweep", testSweep},
+		{"Build", testBuild},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

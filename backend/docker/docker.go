@@ -153,7 +153,8 @@ func (b *Backend) NewSession(ctx context.Context, spec backend.SessionSpec) (bac
 	}, nil
 }
 
-// Sweep removes containers and networks of sessions whose owner is dead.
+// Sweep removes containers, networks and built images of sessions whose
+// owner is dead. Images labelled backend.LabelKeep stay.
 func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (backend.SweepReport, error) {
 	var rep backend.SweepReport
 	dead := map[string]bool{} // session → dead
@@ -198,6 +199,12 @@ func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (bac
 			continue
 		}
 		rep.Networks = append(rep.Networks, n.ID)
+	}
+	// Last: the containers made from these images are gone by now.
+	imgs, err := b.removeImages(ctx, filter, judge)
+	rep.Images = imgs
+	if err != nil {
+		errList = append(errList, err)
 	}
 	for s, d := range dead {
 		if d {

@@ -27,6 +27,8 @@ type session struct {
 
 	mu         sync.Mutex
 	containers map[string]*dockerContainer // by ID
+	builds     map[string]*buildEntry      // by build key
+	tags       map[string]bool             // image tags given out
 	closeOnce  sync.Once
 	closeErr   error
 	closed     bool
@@ -48,9 +50,15 @@ func (s *session) containerName(service string) string {
 func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backend.Container, error) {
 	s.mu.Lock()
 	closed := s.closed
+	built := s.tags[spec.Image]
 	s.mu.Unlock()
 	if closed {
 		return nil, &errs.BackendError{Backend: Name, Op: "start", Target: spec.Name, Err: errors.New("session is closed")}
+	}
+	if built {
+		// Built by Build: it exists only on this engine, and no registry
+		// has it to pull, whatever the policy.
+		spec.Pull = backend.PullNever
 	}
 	if err := s.ensureImage(ctx, spec); err != nil {
 		return nil, err
@@ -154,7 +162,8 @@ func (s *session) ensureImage(ctx context.Context, spec backend.ContainerSpec) e
 }
 
 // Close removes every container of the session, including ones created by a
-// Start that failed half-way (found by label), then the network. Removal is
+// Start that failed half-way (found by label), then the network, then the
+// images the session built, except those to keep. Container removal is
 // parallel and forced: SIGKILL, no graceful-stop wait.
 //
 // The removal outlives a cancelled ctx (a test's context is already done
@@ -170,7 +179,23 @@ func (s *session) Close(ctx context.Context) error {
 		for id := range s.containers {
 			ids[id] = true
 		}
+		var building []*buildEntry
+		for _, b := range s.builds {
+			building = append(building, b)
+		}
 		s.mu.Unlock()
+		// A build in progress is stopped, and waited for: its clean-up
+		// (layers, the step's container) must run before this process
+		// may exit.
+		for _, b := range building {
+			b.cancel()
+		}
+		for _, b := range building {
+			select {
+			case <-b.done:
+			case <-ctx.Done():
+			}
+		}
 
 		filter := client.Filters{}.Add("label", backend.LabelSession+"="+s.id)
 		if list, err := s.b.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter}); err == nil {
@@ -180,7 +205,7 @@ func (s *session) Close(ctx context.Context) error {
 		}
 
 		var wg sync.WaitGroup
-		errCh := make(chan error, len(ids)+1)
+		errCh := make(chan error, len(ids)+2)
 		for id := range ids {
 			wg.Go(func() {
 				if err := s.b.removeContainer(ctx, id); err != nil {
@@ -191,6 +216,12 @@ func (s *session) Close(ctx context.Context) error {
 		wg.Wait()
 		if _, err := s.b.cli.NetworkRemove(ctx, s.netID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
 			errCh <- &errs.BackendError{Backend: Name, Op: "remove network", Target: s.netName, Err: err}
+		}
+		// Found by label, like the containers: that covers a build whose
+		// caller gave up while the engine finished it.
+		everyImage := func(map[string]string) bool { return true }
+		if _, err := s.b.removeImages(ctx, sessionImages(s.id), everyImage); err != nil {
+			errCh <- err
 		}
 		close(errCh)
 		var all []error

@@ -146,7 +146,7 @@ func (c *console) finish(run *report.Run) {
 		line += fmt.Sprintf(", %d skipped", sum.Skipped)
 	}
 	if sum.Errored > 0 {
-		line += fmt.Sprintf(", %d errors", sum.Errored)
+		line += ", " + plural(sum.Errored, "error")
 	}
 	line += " " + c.paint(dim, "in "+dur(run.DurationMS))
 	c.printf("%s\n%s\n", b.String(), line)
