@@ -6,10 +6,13 @@ set -euo pipefail
 label=dev.cleanroom.session
 containers=$(docker ps -aq --filter "label=$label")
 networks=$(docker network ls -q --filter "label=$label")
-if [ -n "$containers$networks" ]; then
+# Built images are leaks too, unless a suite asked to keep them.
+images=$(docker images --filter "label=$label" --format '{{.ID}} {{.Repository}}:{{.Tag}} {{.Labels}}' 2>/dev/null | grep -v 'dev.cleanroom.keep=true' || true)
+if [ -n "$containers$networks$images" ]; then
   echo "check-leaks: resources labelled $label remain after the tests:" >&2
   [ -n "$containers" ] && docker ps -a --filter "label=$label" --format '  container {{.Names}} ({{.Image}}) session={{.Label "dev.cleanroom.session"}}' >&2
   [ -n "$networks" ] && docker network ls --filter "label=$label" --format '  network {{.Name}}' >&2
+  [ -n "$images" ] && printf '  image %s\n' "$images" >&2
   exit 1
 fi
-echo "check-leaks: no cleanroom containers or networks left"
+echo "check-leaks: no cleanroom containers, networks or built images left"

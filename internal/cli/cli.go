@@ -60,11 +60,12 @@ func newGC() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "gc",
-		Short: "Remove containers and networks left by cleanroom sessions whose process is gone",
-		Long: `gc removes the containers and networks of cleanroom sessions whose owner
-process no longer runs on this machine (it was killed, or crashed). Sessions of
-live processes, and sessions created on other hosts, are never touched.
-Every new environment does the same sweep when it starts.`,
+		Short: "Remove what cleanroom sessions whose process is gone left behind",
+		Long: `gc removes the containers, networks and built images of cleanroom sessions
+whose owner process no longer runs on this machine (it was killed, or
+crashed). Sessions of live processes, sessions created on other hosts, and
+images built with keep = true are never touched. Every new environment does
+the same sweep when it starts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
@@ -75,8 +76,8 @@ Every new environment does the same sweep when it starts.`,
 			}
 			defer b.Close()
 			rep, err := b.Sweep(ctx, owner.Alive)
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %d container(s) and %d network(s) of %d dead session(s)\n",
-				len(rep.Containers), len(rep.Networks), len(rep.Sessions))
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d container(s), %d network(s) and %d image(s) of %d dead session(s)\n",
+				len(rep.Containers), len(rep.Networks), len(rep.Images), len(rep.Sessions))
 			return err
 		},
 	}
