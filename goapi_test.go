@@ -91,8 +91,9 @@ func TestPostgresGivesEachTestItsOwnDatabase(t *testing.T) {
 		}
 		seen[name] = true
 	}
-	// The subtests have ended: their databases must be gone, seen from the
-	// server's maintenance database.
+	// The subtests have ended: their databases are dropped in the
+	// background, so they must be gone soon after, seen from the server's
+	// maintenance database.
 	admin := postgres.WithDatabaseName(parent.DSN, "postgres")
 	conn, err := pgx.Connect(t.Context(), admin)
 	if err != nil {
@@ -100,13 +101,18 @@ func TestPostgresGivesEachTestItsOwnDatabase(t *testing.T) {
 	}
 	defer conn.Close(context.Background())
 	var left []string
-	rows, err := conn.Query(t.Context(), "SELECT datname FROM pg_database WHERE datname = ANY($1)", slices.Collect(maps.Values(dbNames)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	left, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		rows, err := conn.Query(t.Context(), "SELECT datname FROM pg_database WHERE datname = ANY($1)", slices.Collect(maps.Values(dbNames)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(left) != 0 {
 		t.Errorf("after the subtests ended: want their databases %v dropped, still there: %v", dbNames, left)
