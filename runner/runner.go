@@ -50,6 +50,12 @@ type Observer interface {
 	Log(format string, args ...any)
 }
 
+// StepStarter is an optional extension of Observer: an observer that has
+// it is also told when a step begins (a console's status line).
+type StepStarter interface {
+	StepStarted(s *report.Suite, sc *report.Scenario, st *report.Step)
+}
+
 // InfraError wraps a failure of the infrastructure (engine, images,
 // services that never became ready) as opposed to a failed expectation.
 type InfraError struct{ Err error }

@@ -53,6 +53,9 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 			interrupted = true
 			continue
 		}
+		if ss, ok := sr.obs.(StepStarter); ok {
+			ss.StepStarted(sr.rep, rep, srep)
+		}
 		sr.runStep(ctx, st, srep, captured, cl)
 		if srep.Status != report.Passed && ctx.Err() != nil {
 			// The step did not fail: the run was interrupted, or the suite's

@@ -14,15 +14,17 @@ import (
 )
 
 // console prints progress as it happens and the failures in full at the
-// end. Colour is used on a terminal, unless NO_COLOR or CI is set; suites
-// running concurrently (--jobs) print whole lines, each prefixed with its
-// suite when more than one runs.
+// end. On a terminal (unless NO_COLOR or CI is set) it uses colour and keeps
+// a status line naming the step that runs, rewritten in place; elsewhere it
+// prints plain lines only. Suites running concurrently (--jobs) print whole
+// lines.
 type console struct {
 	w       io.Writer
 	verbose bool
-	color   bool
+	color   bool // a terminal that takes colour and the status line
 
-	mu sync.Mutex
+	mu     sync.Mutex
+	status bool // a status line is on screen and must be cleared first
 }
 
 func newConsole(w io.Writer, verbose bool) *console {
@@ -51,7 +53,28 @@ func (c *console) paint(color, s string) string {
 func (c *console) printf(format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.clearStatus()
 	fmt.Fprintf(c.w, format, args...)
+}
+
+// clearStatus erases the status line; c.mu is held.
+func (c *console) clearStatus() {
+	if c.status {
+		fmt.Fprint(c.w, "\r\x1b[K")
+		c.status = false
+	}
+}
+
+// StepStarted shows the running step on the status line (terminals only).
+func (c *console) StepStarted(s *report.Suite, sc *report.Scenario, st *report.Step) {
+	if !c.color {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clearStatus()
+	fmt.Fprintf(c.w, "%s", c.paint(dim, fmt.Sprintf("  … %s / %s / %s", s.Name, sc.Name, st.Name)))
+	c.status = true
 }
 
 func (c *console) mark(s report.Status) string {
