@@ -56,21 +56,17 @@ type StepStarter interface {
 	StepStarted(s *report.Suite, sc *report.Scenario, st *report.Step)
 }
 
-// InfraError wraps a failure of the infrastructure (engine, images,
-// services that never became ready) as opposed to a failed expectation.
-type InfraError struct{ Err error }
-
-func (e *InfraError) Error() string { return e.Err.Error() }
-func (e *InfraError) Unwrap() error { return e.Err }
-
-// Run runs suites and returns the report. The error is non-nil only when
-// the run itself could not proceed; failed tests are in the report.
+// Run runs suites and returns the report: failed tests, and suites that
+// could not run (their services did not start: report.Errored with the
+// reason), are in it. Run returns once every environment it created is
+// removed, also when ctx is cancelled.
 func Run(ctx context.Context, suites []*suite.Suite, opts Options) *report.Run {
 	if opts.Observer == nil {
 		opts.Observer = quiet{}
 	}
 	jobs := max(opts.Jobs, 1)
-	run := &report.Run{Schema: report.SchemaVersion, Cleanroom: opts.Version, Backend: "docker", Started: time.Now()}
+	run := &report.Run{Schema: report.SchemaVersion, Cleanroom: opts.Version, Started: time.Now()}
+	shared := &runState{rep: run}
 	run.Suites = make([]*report.Suite, len(suites))
 
 	for i, s := range suites {
@@ -99,7 +95,7 @@ start:
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			sr := &suiteRun{suite: s, opts: opts, rep: run.Suites[i], obs: opts.Observer, failed: failed}
+			sr := &suiteRun{suite: s, opts: opts, rep: run.Suites[i], obs: opts.Observer, failed: failed, shared: shared}
 			sr.run(ctx)
 			if opts.FailFast && sr.rep.Status != report.Passed && sr.rep.Status != report.Skipped {
 				failOnce.Do(func() { close(failed) })
@@ -128,8 +124,15 @@ func newSuiteReport(s *suite.Suite, opts Options) *report.Suite {
 	return rep
 }
 
+// runState is what the suites of one run share.
+type runState struct {
+	rep        *report.Run
+	engineOnce sync.Once // the first environment fills Backend and EngineVersion
+}
+
 // suiteRun is the state of one suite file's run.
 type suiteRun struct {
+	shared *runState
 	suite  *suite.Suite
 	opts   Options
 	rep    *report.Suite
@@ -161,11 +164,12 @@ func (sr *suiteRun) run(ctx context.Context) {
 	opts := append([]cleanroom.Option{cleanroom.WithImageMap(sr.suite.ImageMap()), cleanroom.WithLogf(sr.obs.Log)}, sr.opts.Env...)
 	env, err := cleanroom.New(ctx, opts...)
 	if err != nil {
-		sr.setupFailed(&InfraError{err})
+		sr.setupFailed(err)
 		return
 	}
 	sr.env = env
 	sr.rep.Session = env.ID()
+	sr.engine(ctx)
 	sr.services = map[string]*running{}
 	// Cleanup must happen even when ctx was cancelled (Ctrl-C).
 	defer func() {
@@ -177,7 +181,7 @@ func (sr *suiteRun) run(ctx context.Context) {
 		}
 	}()
 	if err := sr.startServices(ctx); err != nil {
-		sr.setupFailed(&InfraError{err})
+		sr.setupFailed(err)
 		return
 	}
 
@@ -234,6 +238,21 @@ func interruption(ctx context.Context) string {
 		return "timeout expired"
 	}
 	return "interrupted: " + cause.Error()
+}
+
+// engine records the backend and its version in the report, once per run.
+func (sr *suiteRun) engine(ctx context.Context) {
+	sr.shared.engineOnce.Do(func() {
+		b := sr.env.Backend()
+		sr.shared.rep.Backend = b.Name()
+		if v, ok := b.(interface {
+			Version(context.Context) (string, error)
+		}); ok {
+			if version, err := v.Version(ctx); err == nil {
+				sr.shared.rep.EngineVersion = version
+			}
+		}
+	})
 }
 
 func (sr *suiteRun) setupFailed(err error) {

@@ -53,6 +53,9 @@ func TestRunExamples(t *testing.T) {
 	}
 
 	run := readReport(t, jsonPath)
+	if run.Backend != "docker" || run.EngineVersion == "" || run.Cleanroom == "" {
+		t.Errorf("report: backend %q, engine %q, cleanroom %q; want docker with its version", run.Backend, run.EngineVersion, run.Cleanroom)
+	}
 	if run.Status != report.Passed || run.Summary.Failed != 0 || run.Summary.Passed < 10 {
 		t.Errorf("report: status %s, summary %+v; want passed with at least 10 scenarios", run.Status, run.Summary)
 	}
