@@ -63,7 +63,7 @@ func newClients() *clients {
 
 func (c *clients) close(ctx context.Context) {
 	for _, conn := range c.pg {
-		_ = conn.Close(ctx)
+		closeAndWait(ctx, conn)
 	}
 	for _, cl := range c.redis {
 		_ = cl.Close()

@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -222,17 +224,22 @@ func (c *Cloner) Close(ctx context.Context) error {
 }
 
 // SwapIn replaces database target with a fresh clone, keeping its name: the
-// used database is dropped (its sessions terminated) and a clone made
-// ahead of time is renamed to target. Services that connect to target by
-// name see the clean state once they reconnect.
+// used database's sessions are terminated, it is renamed out of the way and
+// dropped in the background (Release), and a clone made ahead of time is
+// renamed to target. Services that connect to target by name see the clean
+// state once they reconnect; until the rename, target does not exist.
+//
+// Renaming instead of dropping in line keeps the DROP (tens of
+// milliseconds) off the path of the scenario that waits for the swap.
 func (c *Cloner) SwapIn(ctx context.Context, target string) error {
 	name, err := c.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	if err := c.drop(ctx, target); err != nil {
+	used := fmt.Sprintf("%s_used_%08x_%d", target, c.tag, c.seq.Add(1))
+	if err := c.renameAway(ctx, target, used); err != nil {
 		_ = c.Drop(ctx, name)
-		return fmt.Errorf("drop %s: %w", target, err)
+		return err
 	}
 	if _, err := c.admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" RENAME TO "+pgx.Identifier{target}.Sanitize()); err != nil {
 		_ = c.Drop(ctx, name)
@@ -240,8 +247,52 @@ func (c *Cloner) SwapIn(ctx context.Context, target string) error {
 	}
 	c.mu.Lock()
 	delete(c.issued, name)
+	c.issued[used] = true
 	c.mu.Unlock()
+	c.Release(used)
 	return nil
+}
+
+// renameAway renames database from to to after terminating its sessions.
+// RENAME has no FORCE: a client that reconnects between the two makes it
+// fail with "being accessed by other users" (SQLSTATE 55006), so it is
+// tried again a few times.
+func (c *Cloner) renameAway(ctx context.Context, from, to string) error {
+	sql := "ALTER DATABASE " + pgx.Identifier{from}.Sanitize() + " RENAME TO " + pgx.Identifier{to}.Sanitize()
+	var err error
+	for range 5 {
+		if err = c.endSessions(ctx, from); err != nil {
+			break
+		}
+		if _, err = c.admin.Exec(ctx, sql); err == nil {
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" {
+			break
+		}
+	}
+	return fmt.Errorf("rename %s out of the way: %w", from, err)
+}
+
+// endSessions terminates the sessions connected to database name and waits,
+// polling every millisecond for at most a second, until they have exited.
+// RENAME (like DROP) would otherwise find a backend still on its way out and
+// sleep 100 ms before it looks again.
+func (c *Cloner) endSessions(ctx context.Context, name string) error {
+	deadline := time.Now().Add(time.Second)
+	for {
+		var n int
+		err := c.admin.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name).Scan(&n)
+		if err != nil || n == 0 || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // CopyDatabase creates database dst as a copy of src, terminating the
