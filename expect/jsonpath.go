@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -14,7 +15,7 @@ import (
 
 // Path is a parsed JSON path. Its grammar:
 //
-//	path    = [ "$" ] [ name ] { segment }
+//	path    = [ "$" ] [ name | quoted ] { segment }
 //	segment = "." name | "." quoted | "[" index "]" | "[" quoted "]"
 //	name    = one or more of A-Z a-z 0-9 _ -
 //	quoted  = a double-quoted Go string ("a \"b\"") or a single-quoted
@@ -26,16 +27,19 @@ import (
 // other characters are quoted: `$."key with.dot"`.
 type Path struct {
 	text  string
-	elems []pathElem
+	elems []PathElem
 }
 
-// pathElem is one step of a path: an object key, or an array index when
-// isIndex.
-type pathElem struct {
-	key     string
-	index   int
-	isIndex bool
+// PathElem is one step of a path: an object key, or an array index when
+// IsIndex.
+type PathElem struct {
+	Key     string
+	Index   int
+	IsIndex bool
 }
+
+// Elems returns the steps of the path, first to last; "$" has none.
+func (p Path) Elems() []PathElem { return slices.Clone(p.elems) }
 
 // PathError reports a JSON path that does not parse.
 type PathError struct {
@@ -68,16 +72,34 @@ func ParsePath(s string) (Path, error) {
 		p.elems = append(p.elems, elem)
 		i = n
 	}
+	err := p.parseSegments(i)
+	return p, err
+}
+
+// ParseSegments parses the segments of a path alone, { segment } in the
+// grammar of Path, for paths that follow a prefix of their own, like the
+// ".items[0]" of a capture "json.items[0]": there is no "$" and no leading
+// name, and "" is the whole document. The error is a *PathError whose Path
+// is s.
+func ParseSegments(s string) (Path, error) {
+	p := Path{text: s}
+	err := p.parseSegments(0)
+	return p, err
+}
+
+// parseSegments parses { segment } from p.text[i:] into p.elems.
+func (p *Path) parseSegments(i int) error {
+	s := p.text
 	for i < len(s) {
 		var (
 			n    int
-			elem pathElem
+			elem PathElem
 			msg  string
 		)
 		switch s[i] {
 		case '.':
 			if i+1 == len(s) {
-				return p, &PathError{Path: s, Offset: i + 1, Msg: "missing key after '.'"}
+				return &PathError{Path: s, Offset: i + 1, Msg: "missing key after '.'"}
 			}
 			n, elem, msg = parseDotted(s, i+1)
 		case '[':
@@ -86,17 +108,17 @@ func ParsePath(s string) (Path, error) {
 			n, msg = i, fmt.Sprintf("unexpected %q: want .key, [index] or [\"key\"]", firstChar(s[i:]))
 		}
 		if msg != "" {
-			return p, &PathError{Path: s, Offset: n, Msg: msg}
+			return &PathError{Path: s, Offset: n, Msg: msg}
 		}
 		p.elems = append(p.elems, elem)
 		i = n
 	}
-	return p, nil
+	return nil
 }
 
 // parseDotted parses a name or a quoted key at s[i:], returning where it
 // ends or, with a message, where the problem is.
-func parseDotted(s string, i int) (int, pathElem, string) {
+func parseDotted(s string, i int) (int, PathElem, string) {
 	if s[i] == '"' || s[i] == '\'' {
 		return parseQuoted(s, i)
 	}
@@ -105,33 +127,33 @@ func parseDotted(s string, i int) (int, pathElem, string) {
 		n++
 	}
 	if n == i {
-		return i, pathElem{}, fmt.Sprintf("unexpected %q after '.' (quote such keys: .\"key\")", firstChar(s[i:]))
+		return i, PathElem{}, fmt.Sprintf("unexpected %q after '.' (quote such keys: .\"key\")", firstChar(s[i:]))
 	}
-	return n, pathElem{key: s[i:n]}, ""
+	return n, PathElem{Key: s[i:n]}, ""
 }
 
 // parseQuoted parses a quoted key at s[i:].
-func parseQuoted(s string, i int) (int, pathElem, string) {
+func parseQuoted(s string, i int) (int, PathElem, string) {
 	if s[i] == '\'' {
 		end := strings.IndexByte(s[i+1:], '\'')
 		if end < 0 {
-			return i, pathElem{}, "unterminated quoted key"
+			return i, PathElem{}, "unterminated quoted key"
 		}
-		return i + 1 + end + 1, pathElem{key: s[i+1 : i+1+end]}, ""
+		return i + 1 + end + 1, PathElem{Key: s[i+1 : i+1+end]}, ""
 	}
 	raw, err := strconv.QuotedPrefix(s[i:])
 	if err != nil {
-		return i, pathElem{}, "unterminated or malformed quoted key"
+		return i, PathElem{}, "unterminated or malformed quoted key"
 	}
 	key, err := strconv.Unquote(raw)
 	if err != nil {
-		return i, pathElem{}, "malformed quoted key " + raw
+		return i, PathElem{}, "malformed quoted key " + raw
 	}
-	return i + len(raw), pathElem{key: key}, ""
+	return i + len(raw), PathElem{Key: key}, ""
 }
 
 // parseBracket parses "[index]" or "[quoted]" at s[i:].
-func parseBracket(s string, i int) (int, pathElem, string) {
+func parseBracket(s string, i int) (int, PathElem, string) {
 	if i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\'') {
 		n, elem, msg := parseQuoted(s, i+1)
 		if msg != "" {
@@ -144,18 +166,18 @@ func parseBracket(s string, i int) (int, pathElem, string) {
 	}
 	end := strings.IndexByte(s[i:], ']')
 	if end < 0 {
-		return i, pathElem{}, "unterminated ["
+		return i, PathElem{}, "unterminated ["
 	}
 	text := s[i+1 : i+end]
 	digits := strings.TrimPrefix(text, "-")
 	if !isDigits(digits) {
-		return i + 1, pathElem{}, fmt.Sprintf("[%s]: want an integer index or a quoted key", text)
+		return i + 1, PathElem{}, fmt.Sprintf("[%s]: want an integer index or a quoted key", text)
 	}
 	n, err := strconv.Atoi(text)
 	if err != nil {
-		return i + 1, pathElem{}, fmt.Sprintf("[%s]: index out of range", text)
+		return i + 1, PathElem{}, fmt.Sprintf("[%s]: index out of range", text)
 	}
-	return i + end + 1, pathElem{index: n, isIndex: true}, ""
+	return i + end + 1, PathElem{Index: n, IsIndex: true}, ""
 }
 
 // firstChar is the first character of s, whole even when it takes several
@@ -181,11 +203,11 @@ func (p Path) String() string {
 	return b.String()
 }
 
-func (e pathElem) String() string {
-	if e.isIndex {
-		return "[" + strconv.Itoa(e.index) + "]"
+func (e PathElem) String() string {
+	if e.IsIndex {
+		return "[" + strconv.Itoa(e.Index) + "]"
 	}
-	return keyElem(e.key)
+	return keyElem(e.Key)
 }
 
 // keyElem renders an object key as a path segment.
@@ -212,10 +234,10 @@ func (p Path) Lookup(doc any) (any, error) {
 	at := "$"
 	for _, e := range p.elems {
 		var err error
-		if e.isIndex {
-			v, err = index(v, e.index, at)
+		if e.IsIndex {
+			v, err = index(v, e.Index, at)
 		} else {
-			v, err = member(v, e.key, at)
+			v, err = member(v, e.Key, at)
 		}
 		if err != nil {
 			return nil, err

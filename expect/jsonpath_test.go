@@ -3,6 +3,7 @@ package expect
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -82,6 +83,53 @@ func TestParsePathErrors(t *testing.T) {
 				t.Errorf("offset %d, want %d", pe.Offset, tc.offset)
 			}
 		})
+	}
+}
+
+func TestParseSegments(t *testing.T) {
+	for _, tc := range []struct {
+		segs, canonical string
+		elems           []PathElem
+	}{
+		{"", "$", nil},
+		{".items[0]", "$.items[0]", []PathElem{{Key: "items"}, {Index: 0, IsIndex: true}}},
+		{`[2]["user id"]`, `$[2]["user id"]`, []PathElem{{Index: 2, IsIndex: true}, {Key: "user id"}}},
+		{`[-1]."a.b"`, `$[-1]["a.b"]`, []PathElem{{Index: -1, IsIndex: true}, {Key: "a.b"}}},
+	} {
+		p, err := ParseSegments(tc.segs)
+		if err != nil {
+			t.Errorf("ParseSegments(%q): %v", tc.segs, err)
+			continue
+		}
+		if p.String() != tc.canonical || !slices.Equal(p.Elems(), tc.elems) {
+			t.Errorf("ParseSegments(%q) = %s %v, want %s %v", tc.segs, p, p.Elems(), tc.canonical, tc.elems)
+		}
+	}
+	// Unlike a path, segments take no "$" and no leading name.
+	for segs, want := range map[string]string{
+		"$":       `JSON path "$": unexpected "$": want .key, [index] or ["key"]`,
+		"a.b":     `JSON path "a.b": unexpected "a": want .key, [index] or ["key"]`,
+		`"a"`:     `JSON path "\"a\"": unexpected "\"": want .key, [index] or ["key"]`,
+		".":       `JSON path ".": missing key after '.'`,
+		"[0]x":    `JSON path "[0]x": unexpected "x": want .key, [index] or ["key"]`,
+		"[0][1](": `JSON path "[0][1](": unexpected "(": want .key, [index] or ["key"]`,
+	} {
+		_, err := ParseSegments(segs)
+		var pe *PathError
+		if !errors.As(err, &pe) || err.Error() != want || pe.Path != segs {
+			t.Errorf("ParseSegments(%q) error = %v, want %s", segs, err, want)
+		}
+	}
+}
+
+func TestElemsIsACopy(t *testing.T) {
+	p, err := ParsePath("a.b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Elems()[0].Key = "x"
+	if p.String() != "$.a.b" {
+		t.Errorf("changing Elems() changed the path to %s", p)
 	}
 }
 

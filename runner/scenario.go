@@ -206,7 +206,7 @@ func captureOne(c *suite.Capture, o outcome) (any, error) {
 		}
 		return v, nil
 	case suite.CaptureReply:
-		if len(c.Path.Elems) == 0 {
+		if len(c.Path.Elems()) == 0 {
 			return o.reply, nil
 		}
 		return c.Path.Lookup(o.reply)
@@ -221,7 +221,8 @@ func captureOne(c *suite.Capture, o outcome) (any, error) {
 }
 
 func rowCell(c *suite.Capture, o outcome) (any, error) {
-	r, col := c.Path.Elems[0], c.Path.Elems[1]
+	elems := c.Path.Elems()
+	r, col := elems[0], elems[1]
 	row := r.Index
 	if row < 0 {
 		row += len(o.rows)

@@ -16,10 +16,10 @@ import (
 //	redis: reply [segments]
 //	http:  status | body | header "." Name | header "[" quoted "]" | json [segments]
 //
-// segments are those of a JSONPath (".key", "[0]", `["key"]`): stdout_json
-// and json read the output as JSON, reply indexes array replies, rows take a
-// row index and then a column index or a column name. stdout and stderr are
-// captured with trailing newlines removed.
+// segments are those of a JSONPath (".key", "[0]", `["key"]`, `."key"`):
+// stdout_json and json read the output as JSON, reply indexes array replies,
+// rows take a row index and then a column index or a column name. stdout and
+// stderr are captured with trailing newlines removed.
 type Capture struct {
 	Name   string // the variable: .vars.Name
 	Expr   string // as written
@@ -94,11 +94,11 @@ func ParseCapture(expr string, kind StepKind) (Capture, error) {
 	if rest != "" && !slices.Contains(withPath, c.Source) {
 		return c, fmt.Errorf("capture %q: %s takes no path", expr, c.Source)
 	}
-	elems, err := parseSegments(rest)
-	if err != nil {
+	var err error
+	if c.Path, err = parseSegments(rest); err != nil {
 		return c, fmt.Errorf("capture %q: %w", expr, err)
 	}
-	c.Path = JSONPath{Text: rest, Elems: elems}
+	elems := c.Path.Elems()
 	switch c.Source {
 	case CaptureRows:
 		if len(elems) != 2 || !elems[0].IsIndex {

@@ -54,6 +54,7 @@ func TestJSONPath(t *testing.T) {
 		{path: "$.user.id", canonical: "$.user.id", want: 7.0},
 		{path: `$["user"]["id"]`, canonical: "$.user.id", want: 7.0},
 		{path: `user['odd key']`, canonical: `$.user["odd key"]`, want: true},
+		{path: `user."odd key"`, canonical: `$.user["odd key"]`, want: true},
 		{path: "user.tags[1]", canonical: "$.user.tags[1]", want: "b"},
 		{path: "user.tags[-1]", canonical: "$.user.tags[-1]", want: "b"},
 		{path: "n", canonical: "$.n", want: nil},
@@ -99,6 +100,12 @@ func TestJSONPath(t *testing.T) {
 		`a["x"]b`:   `JSON path "a[\"x\"]b": unexpected "b": want .key, [index] or ["key"]`,
 		"a.":        `JSON path "a.": missing key after '.'`,
 		"items[+1]": `JSON path "items[+1]": [+1]: want an integer index or a quoted key`,
+		// expect words these differently; the suite keeps its wording.
+		"a[99999999999999999999]": `JSON path "a[99999999999999999999]": [99999999999999999999]: want an integer index or a quoted key`,
+		`a["\q"]`:                 `JSON path "a[\"\\q\"]": bad quoted key "\q"`,
+		`a."x`:                    `JSON path "a.\"x": unterminated quoted key`,
+		"@a":                      `JSON path "@a": unexpected "@" after '.' (quote such keys: ["key"])`,
+		"a.é":                     `JSON path "a.é": unexpected "\xc3" after '.' (quote such keys: ["key"])`,
 	} {
 		if _, err := suite.ParseJSONPath(path); err == nil || err.Error() != want {
 			t.Errorf("ParseJSONPath(%q) error = %v, want %s", path, err, want)
@@ -127,6 +134,7 @@ func TestParseCapture(t *testing.T) {
 		{expr: "header.content-type", kind: suite.StepHTTP, source: "header", header: "Content-Type", path: "$"},
 		{expr: `header["X-Request-Id"]`, kind: suite.StepHTTP, source: "header", header: "X-Request-Id", path: "$"},
 		{expr: "json.token", kind: suite.StepHTTP, source: "json", path: "$.token"},
+		{expr: `json."a.b"[0]`, kind: suite.StepHTTP, source: "json", path: `$["a.b"][0]`},
 		{expr: "status", kind: suite.StepHTTP, source: "status", path: "$"},
 		{expr: "body", kind: "", source: "body", path: "$"},
 	}
@@ -153,6 +161,9 @@ func TestParseCapture(t *testing.T) {
 		{"header.a.b", suite.StepHTTP, `capture "header.a.b": want header.Name or header["Name"]`},
 		{"rows[0][0][0]", suite.StepSQL, `capture "rows[0][0][0]": want rows[ROW][COLUMN], rows[ROW].name or rows[ROW]["name"]`},
 		{"rows.a[0]", suite.StepSQL, `capture "rows.a[0]": want rows[ROW][COLUMN], rows[ROW].name or rows[ROW]["name"]`},
+		{"json..a", suite.StepHTTP, `capture "json..a": unexpected "." after '.' (quote such keys: ["key"])`},
+		{"json@", suite.StepHTTP, `capture "json@": unexpected "@": want .key, [index] or ["key"]`},
+		{`reply["a]`, suite.StepRedis, `capture "reply[\"a]": unterminated quoted key`},
 	} {
 		if _, err := suite.ParseCapture(tt.expr, tt.kind); err == nil || err.Error() != tt.err {
 			t.Errorf("ParseCapture(%q, %s) error = %v, want %s", tt.expr, tt.kind, err, tt.err)
