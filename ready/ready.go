@@ -86,9 +86,11 @@ func (p *poller) Wait(parent context.Context, c backend.Container) error {
 		if errors.As(err, &perm) {
 			return fmt.Errorf("%s %s: %w", c.Name(), p.desc, perm.err)
 		}
-		// An attempt cut short by the deadline says nothing about the
-		// service; the reason worth reporting is the last complete one.
-		if last == nil || ctx.Err() == nil {
+		// An attempt cut short by the deadline (its error is the context's)
+		// says nothing about the service; the reason worth reporting is
+		// the last complete one. An attempt that ended on its own as the
+		// deadline passed still counts.
+		if last == nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 			last = err
 		}
 		select {

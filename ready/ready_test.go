@@ -237,6 +237,24 @@ func TestPollingLogic(t *testing.T) {
 		}
 	})
 
+	t.Run("an attempt cut short keeps the last real reason", func(t *testing.T) {
+		var n atomic.Int32
+		err := ready.Func("slow", func(ctx context.Context, _ backend.Container) error {
+			if n.Add(1) == 1 {
+				return errors.New("connection refused")
+			}
+			<-ctx.Done() // hangs until the check's deadline cuts it off
+			return ctx.Err()
+		}, ready.WithTimeout(200*time.Millisecond)).Wait(t.Context(), c)
+		var te *errs.TimeoutError
+		if !errors.As(err, &te) {
+			t.Fatalf("want a *TimeoutError, got %T: %v", err, err)
+		}
+		if te.Err == nil || te.Err.Error() != "connection refused" {
+			t.Errorf("TimeoutError.Err: want the last complete attempt's reason, got %v", te.Err)
+		}
+	})
+
 	t.Run("caller's deadline", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		defer cancel()
