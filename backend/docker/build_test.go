@@ -116,22 +116,25 @@ func TestBuildOncePerSessionLabelledAndRemovedAtClose(t *testing.T) {
 	dir := buildContext(t, map[string]string{"Dockerfile": webDockerfile, "index.html": "<h1>built " + sess.ID() + "</h1>\n"})
 	spec := backend.BuildSpec{Name: "web", Context: dir, Args: map[string]string{"GREETING": "bonjour"}}
 
-	// Three concurrent builds of one spec under two names: one build.
+	// Two concurrent builds of one spec, then the same spec under another
+	// name: one build. (The name is the first caller's, so the third call
+	// comes after the first two: run concurrently, which name won would be
+	// up to the scheduler.)
 	var out lines
 	images := make([]string, 3)
 	buildErrs := make([]error, 3)
 	var wg sync.WaitGroup
-	for i := range images {
+	for i := range 2 {
 		wg.Go(func() {
 			s := spec
 			s.Log = out.log
-			if i == 2 {
-				s.Name = "other"
-			}
 			images[i], buildErrs[i] = sess.Build(ctx, s)
 		})
 	}
 	wg.Wait()
+	other := spec
+	other.Log, other.Name = out.log, "other"
+	images[2], buildErrs[2] = sess.Build(ctx, other)
 	for i, err := range buildErrs {
 		if err != nil {
 			t.Fatalf("Build %d: %v", i, err)
