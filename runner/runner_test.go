@@ -351,3 +351,18 @@ func TestCellValue(t *testing.T) {
 		}
 	}
 }
+
+// TestRunServiceEnv: env given to a postgres or redis service reaches its
+// container (a redis service with env once panicked the runner).
+func TestRunServiceEnv(t *testing.T) {
+	run := runSuites(t, Options{}, "env.cleanroom.toml")
+	s := run.Suites[0]
+	if s.Status != report.Passed {
+		t.Fatalf("suite %s (%s): %+v", s.Status, s.Error, s.Scenarios[0].Steps)
+	}
+	for _, name := range []string{"postgres", "redis"} {
+		if st := step(t, s, "env reaches the containers", name); st.Status != report.Passed {
+			t.Errorf("step %s: %s %v %s", name, st.Status, st.Failures, st.Error)
+		}
+	}
+}

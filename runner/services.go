@@ -111,9 +111,11 @@ func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
 			opts = append(opts, redis.WithImage(decl.Image.Value))
 		}
 		spec = redis.Spec(decl.Name, opts...)
-		maps.Copy(spec.Env, env)
-		if spec.Env == nil && len(env) > 0 {
-			spec.Env = env
+		if len(env) > 0 {
+			if spec.Env == nil {
+				spec.Env = map[string]string{}
+			}
+			maps.Copy(spec.Env, env)
 		}
 	default:
 		cmd, err := suite.RenderAll(decl.Command, data)
