@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -95,6 +96,16 @@ start:
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			// A bug in cleanroom must not take the other suites down, nor
+			// leave a stack trace as the only report: the suite's own
+			// deferred cleanup has run by the time this recovers.
+			defer func() {
+				if r := recover(); r != nil {
+					rep := run.Suites[i]
+					rep.Status = report.Errored
+					rep.Error = fmt.Sprintf("internal error, a bug in cleanroom (please report it): %v\n%s", r, debug.Stack())
+				}
+			}()
 			sr := &suiteRun{suite: s, opts: opts, rep: run.Suites[i], obs: opts.Observer, failed: failed, shared: shared}
 			sr.run(ctx)
 			if opts.FailFast && sr.rep.Status != report.Passed && sr.rep.Status != report.Skipped {

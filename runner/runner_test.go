@@ -366,3 +366,18 @@ func TestRunServiceEnv(t *testing.T) {
 		}
 	}
 }
+
+// panickyObserver fails inside the runner, standing in for a bug.
+type panickyObserver struct{ quiet }
+
+func (panickyObserver) SuiteStarted(*report.Suite) { panic("boom") }
+
+// TestRunRecoversFromABug: a panic inside a suite's run becomes that suite's
+// error instead of crashing the command.
+func TestRunRecoversFromABug(t *testing.T) {
+	run := Run(t.Context(), loadSuites(t, "env.cleanroom.toml"), Options{Observer: panickyObserver{}})
+	s := run.Suites[0]
+	if s.Status != report.Errored || !strings.Contains(s.Error, "internal error") || !strings.Contains(s.Error, "boom") {
+		t.Errorf("suite %s, error %q; want an internal error naming the panic", s.Status, s.Error)
+	}
+}
