@@ -64,7 +64,7 @@ func Spec(name string, opts ...Option) service.Spec {
 // URL returns the redis URL of logical database db at address.
 func URL(address string, db int) string { return fmt.Sprintf("redis://%s/%d", address, db) }
 
-// Databases hands out logical databases 1…Databases-1 (0 stays for the
+// DBs hands out logical databases 1…Databases-1 (0 stays for the
 // suite format's shared use) and flushes each when it is given back.
 type DBs struct {
 	client *goredis.Client
