@@ -92,7 +92,7 @@ func NewCloner(ctx context.Context, adminDSN, template string, opts ...ClonerOpt
 		admin.Close()
 		return nil, fmt.Errorf("postgres cloner: make %s a template: %w", template, err)
 	}
-	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", template); err != nil {
+	if err := endSessions(ctx, admin, template); err != nil {
 		admin.Close()
 		return nil, fmt.Errorf("postgres cloner: %w", err)
 	}
@@ -261,7 +261,7 @@ func (c *Cloner) renameAway(ctx context.Context, from, to string) error {
 	sql := "ALTER DATABASE " + pgx.Identifier{from}.Sanitize() + " RENAME TO " + pgx.Identifier{to}.Sanitize()
 	var err error
 	for range 5 {
-		if err = c.endSessions(ctx, from); err != nil {
+		if err = endSessions(ctx, c.admin, from); err != nil {
 			break
 		}
 		if _, err = c.admin.Exec(ctx, sql); err == nil {
@@ -275,15 +275,20 @@ func (c *Cloner) renameAway(ctx context.Context, from, to string) error {
 	return fmt.Errorf("rename %s out of the way: %w", from, err)
 }
 
+// querier is what endSessions needs: a *pgx.Conn or a *pgxpool.Pool.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // endSessions terminates the sessions connected to database name and waits,
 // polling every millisecond for at most a second, until they have exited.
-// RENAME (like DROP) would otherwise find a backend still on its way out and
-// sleep 100 ms before it looks again.
-func (c *Cloner) endSessions(ctx context.Context, name string) error {
+// RENAME, DROP and CREATE DATABASE … TEMPLATE would otherwise find a backend
+// still on its way out and sleep 100 ms before they look again.
+func endSessions(ctx context.Context, q querier, name string) error {
 	deadline := time.Now().Add(time.Second)
 	for {
 		var n int
-		err := c.admin.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name).Scan(&n)
+		err := q.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name).Scan(&n)
 		if err != nil || n == 0 || time.Now().After(deadline) {
 			return err
 		}
@@ -303,7 +308,7 @@ func CopyDatabase(ctx context.Context, adminDSN, src, dst string) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", src); err != nil {
+	if err := endSessions(ctx, conn, src); err != nil {
 		return err
 	}
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{dst}.Sanitize()+" TEMPLATE "+pgx.Identifier{src}.Sanitize())
