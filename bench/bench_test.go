@@ -219,16 +219,7 @@ func benchClones(b *testing.B, env *cleanroom.Env, tmpfs bool, fresh dbStats) {
 				st.cleanup = append(st.cleanup, time.Since(t1))
 			}
 		}
-		for range warmupTests {
-			one(false)
-		}
-		start := time.Now()
-		for b.Loop() {
-			for range testsPerOp {
-				one(true)
-			}
-		}
-		st.perTest = time.Since(start) / time.Duration(len(st.wait))
+		measureTests(b, one, &st)
 		st.report(b, fresh)
 	})
 
@@ -272,16 +263,7 @@ func benchClones(b *testing.B, env *cleanroom.Env, tmpfs bool, fresh dbStats) {
 					st.cleanup = append(st.cleanup, time.Since(t1))
 				}
 			}
-			for range warmupTests {
-				one(false)
-			}
-			start := time.Now()
-			for b.Loop() {
-				for range testsPerOp {
-					one(true)
-				}
-			}
-			st.perTest = time.Since(start) / time.Duration(len(st.wait))
+			measureTests(b, one, &st)
 			st.report(b, fresh)
 		}
 	}
@@ -359,6 +341,22 @@ func testBody(ctx context.Context, dsn string) error {
 type dbStats struct {
 	wait, body, cleanup durations
 	perTest             time.Duration // wall time of a whole simulated test, when batched
+}
+
+// measureTests runs warmupTests unrecorded simulated tests, so the pool is
+// measured in its steady state, then testsPerOp recorded ones per
+// iteration, and sets st.perTest.
+func measureTests(b *testing.B, one func(record bool), st *dbStats) {
+	for range warmupTests {
+		one(false)
+	}
+	start := time.Now()
+	for b.Loop() {
+		for range testsPerOp {
+			one(true)
+		}
+	}
+	st.perTest = time.Since(start) / time.Duration(len(st.wait))
 }
 
 func (s dbStats) report(b *testing.B, fresh dbStats) {
