@@ -12,12 +12,10 @@
 package cleanroom
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -32,6 +30,7 @@ import (
 	"github.com/cleanroomhq/cleanroom/config"
 	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/internal/owner"
+	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/service"
 )
 
@@ -43,6 +42,7 @@ type Env struct {
 	session     backend.Session
 	images      map[string]string
 	pull        backend.PullPolicy
+	policy      policy.Policy // of containers whose spec names none
 	logf        func(string, ...any)
 
 	runs atomic.Int64 // one-shot containers, for unique names
@@ -80,12 +80,20 @@ func New(ctx context.Context, opts ...Option) (*Env, error) {
 	}
 	images := map[string]string{}
 	pull := backend.PullMissing
+	var projectPolicy *policy.Layer
 	if !s.noProject {
 		proj, err := config.Load(s.projectDir)
 		if err != nil {
 			return nil, err
 		}
 		images, pull = proj.Images, proj.Pull
+		if proj.Policy != nil {
+			projectPolicy = &proj.Policy.Layer
+		}
+	}
+	defaultPolicy := policy.Resolve(projectPolicy).Policy
+	if s.policy != nil {
+		defaultPolicy = *s.policy
 	}
 	for k, v := range s.images {
 		images[k] = v
@@ -133,7 +141,7 @@ func New(ctx context.Context, opts ...Option) (*Env, error) {
 	}
 	return &Env{
 		id: id.String(), backend: b, ownsBackend: owns, session: sess,
-		images: images, pull: pull, logf: logf,
+		images: images, pull: pull, policy: defaultPolicy, logf: logf,
 		services: map[string]*entry{}, removing: map[string]chan struct{}{},
 	}, nil
 }
@@ -410,10 +418,20 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 		image = built.image
 	}
 	begin := time.Now()
+	pol := sp.Policy
+	if pol.Preset == "" {
+		pol = e.policy
+	}
+	pol = pol.Grant(sp.Needs)
+	if pol.Memory > 0 && pol.Memory < sp.Needs.MinMemory {
+		return nil, &errs.PolicyError{Rule: "memory", Target: "service " + sp.Name,
+			Message: fmt.Sprintf("a memory limit of %s is below the %s the %s image needs to start", policy.FormatSize(pol.Memory), policy.FormatSize(sp.Needs.MinMemory), sp.Kind)}
+	}
 	c, err := e.session.Start(ctx, backend.ContainerSpec{
 		Name: sp.Name, Image: image, Pull: e.pull,
 		Entrypoint: sp.Entrypoint, Cmd: sp.Command, Env: sp.Env, Ports: sp.Ports,
 		Files: sp.Files, User: sp.User, WorkDir: sp.WorkDir, Tmpfs: sp.Tmpfs,
+		Policy: pol,
 	})
 	if err != nil {
 		return nil, err
@@ -438,7 +456,7 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 		}
 	}
 	inst := service.NewInstance(sp, c, host, port)
-	inst.Image, inst.StartedAt, inst.ReadyAfter = image, begin, time.Since(begin)
+	inst.Image, inst.StartedAt, inst.ReadyAfter, inst.Policy = image, begin, time.Since(begin), pol
 	e.logf("service %s: %s started in %s, ready in %s", sp.Name, image, started.Round(time.Millisecond), inst.ReadyAfter.Round(time.Millisecond))
 	return inst, nil
 }
@@ -476,24 +494,7 @@ func (e *Env) Build(ctx context.Context, name string, b service.Build) (string, 
 
 // logTail is the end of a container's output, the first thing a user needs
 // when a service never became ready.
-func logTail(ctx context.Context, c backend.Container) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	rc, err := c.Logs(ctx, false)
-	if err != nil {
-		return ""
-	}
-	defer rc.Close()
-	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	if len(lines) == 0 || len(lines[0]) == 0 {
-		return "\n(the container printed nothing)"
-	}
-	return "\nlast lines of its output:\n  " + string(bytes.Join(lines, []byte("\n  ")))
-}
+func logTail(ctx context.Context, c backend.Container) string { return backend.LogTail(ctx, c, 20) }
 
 // Release gives back one reference to a service obtained through Start. The
 // last release removes the service's container.
@@ -556,6 +557,9 @@ func (e *Env) Close(ctx context.Context) error {
 func (e *Env) Run(ctx context.Context, spec backend.ContainerSpec, timeout time.Duration) (backend.ExecResult, error) {
 	spec.Image = config.MapImage(e.images, spec.Image)
 	spec.Pull = e.pull
+	if spec.Policy.Preset == "" {
+		spec.Policy = e.policy
+	}
 	if spec.Name == "" {
 		spec.Name = fmt.Sprintf("run-%d", e.runs.Add(1))
 	}

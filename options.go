@@ -1,6 +1,8 @@
 package cleanroom
 
 import (
+	"github.com/cleanroomhq/cleanroom/policy"
+
 	"github.com/cleanroomhq/cleanroom/backend"
 )
 
@@ -15,7 +17,16 @@ type settings struct {
 	noProject  bool
 	projectDir string
 	logf       func(format string, args ...any)
+	policy     *policy.Policy
 }
+
+// WithPolicy sets the policy of every container whose spec names none
+// (service.Spec.Policy and backend.ContainerSpec.Policy with no Preset).
+// Without it they run under the project's [policy] in cleanroom.toml,
+// which starts from the "standard" preset: a private network with no route
+// out, no privilege escalation, a process limit. Build one with
+// policy.Preset and adjust its fields, or with policy.Resolve.
+func WithPolicy(p policy.Policy) Option { return func(s *settings) { s.policy = &p } }
 
 // WithBackend runs the environment on b instead of the Docker engine named
 // by DOCKER_HOST. The environment does not close b.

@@ -8,6 +8,8 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/cleanroomhq/cleanroom/policy"
 )
 
 // Labels every backend puts on what it creates, so that a sweep can find the
@@ -120,6 +122,10 @@ type ContainerSpec struct {
 	User       string
 	WorkDir    string
 	Tmpfs      map[string]string // path → mount options ("size=64m")
+	// Policy is the container's effective security policy and limits,
+	// which the backend enforces through its engine. The zero Policy
+	// means no limits on the session's private network.
+	Policy policy.Policy
 }
 
 // File is copied into a container before it starts.
@@ -152,6 +158,49 @@ type Container interface {
 	Stop(ctx context.Context, grace time.Duration) error
 	// Remove kills and removes the container.
 	Remove(ctx context.Context) error
+	// Stats samples the container's resource usage now.
+	Stats(ctx context.Context) (Stats, error)
+	// State reports whether the container still runs and, once it has
+	// stopped, how it ended.
+	State(ctx context.Context) (State, error)
+}
+
+// Stats is one sample of a container's resource usage. Counters (CPU,
+// network and block I/O) are totals since the container started, so the
+// usage of a step is the difference of two samples.
+type Stats struct {
+	At          time.Time
+	CPU         time.Duration // CPU time used by all its processes
+	Memory      int64         // bytes in use now
+	MemoryPeak  int64         // the highest Memory since start, where the engine knows it (else 0)
+	MemoryLimit int64         // 0 when unlimited
+	Pids        int64         // processes and threads now
+	PidsLimit   int64         // 0 when unlimited
+	NetRx       uint64        // bytes received
+	NetTx       uint64        // bytes sent
+	BlockRead   uint64        // bytes
+	BlockWrite  uint64        // bytes
+	// MemoryLimitHits counts the times the memory limit was reached
+	// (cgroup failcnt, or OOM events), where the engine knows it.
+	MemoryLimitHits uint64
+	// OOMKills counts the processes the kernel's OOM killer has killed in
+	// the container, exec'd ones included, where the backend knows it
+	// (else 0).
+	OOMKills uint64
+	// PidsLimitHits counts the forks the process limit has refused, where
+	// the backend knows it (else 0).
+	PidsLimitHits uint64
+}
+
+// State is a container's run state.
+type State struct {
+	Running   bool
+	ExitCode  int  // meaningful when !Running
+	OOMKilled bool // the kernel killed a process of the container for memory
+	// Error is the engine's explanation when the container could not run.
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
 }
 
 // ExecSpec describes one command run in a container.
@@ -170,6 +219,9 @@ type ExecResult struct {
 	Stdout   []byte
 	Stderr   []byte
 	Duration time.Duration
+	// Usage is what a one-shot container (Session.Run) used while it ran;
+	// nil for Exec, whose caller samples the container it runs in.
+	Usage *Usage
 }
 
 // SweepReport lists what a sweep removed.

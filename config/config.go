@@ -16,6 +16,7 @@ import (
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/suite"
 )
 
 // FileName is the project settings file, looked up from the working
@@ -34,6 +35,9 @@ type Project struct {
 	Path   string            // the file it came from, "" when none
 	Images map[string]string // image reference → replacement
 	Pull   backend.PullPolicy
+	// Policy is the project's [policy]: the defaults under every suite's,
+	// and the compliance rules every suite must meet. nil when not given.
+	Policy *suite.Policy
 }
 
 type fileFormat struct {
@@ -90,6 +94,11 @@ func (p *Project) loadFile(path string) error {
 		return &errs.ValidationError{Pos: tomlPos(path, err), Message: tomlMessage(err)}
 	}
 	p.Path = path
+	if f.Policy != nil {
+		if p.Policy, err = suite.ParseProjectPolicy(path, b); err != nil {
+			return err
+		}
+	}
 	for k, v := range f.Images {
 		p.Images[k] = v
 	}

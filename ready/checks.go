@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/cleanroomhq/cleanroom/backend"
@@ -30,6 +31,9 @@ func Port(port int, opts ...Option) Check {
 		}
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(hp)))
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("connection to %s:%d refused: nothing listens on port %d yet", host, hp, port)
+		}
 		if err != nil {
 			return err
 		}

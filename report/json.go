@@ -1,6 +1,8 @@
 package report
 
 import (
+	"github.com/cleanroomhq/cleanroom/policy"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -113,13 +115,15 @@ type jsonSuite struct {
 }
 
 type jsonService struct {
-	Name     string  `json:"name"`
-	Kind     string  `json:"kind"`
-	Image    string  `json:"image"`
-	Address  string  `json:"address,omitempty"`
-	Started  string  `json:"started,omitempty"`
-	ReadyMS  float64 `json:"ready_ms"`
-	Restarts int     `json:"restarts,omitempty"`
+	Name      string         `json:"name"`
+	Kind      string         `json:"kind"`
+	Image     string         `json:"image"`
+	Address   string         `json:"address,omitempty"`
+	Started   string         `json:"started,omitempty"`
+	ReadyMS   float64        `json:"ready_ms"`
+	Restarts  int            `json:"restarts,omitempty"`
+	Policy    *policy.Policy `json:"policy,omitempty"`
+	Resources *Resources     `json:"resources,omitempty"`
 }
 
 type jsonScenario struct {
@@ -145,6 +149,9 @@ type jsonStep struct {
 	Error      string            `json:"error,omitempty"`
 	Captured   map[string]string `json:"captured,omitempty"`
 	Pos        string            `json:"pos,omitempty"`
+	Policy     *policy.Policy    `json:"policy,omitempty"`
+	Resources  *Resources        `json:"resources,omitempty"`
+	Notes      []string          `json:"notes,omitempty"`
 }
 
 type jsonOutput struct {
@@ -195,13 +202,15 @@ func toJSONRun(r *Run) *jsonRun {
 				continue
 			}
 			js.Services = append(js.Services, &jsonService{
-				Name:     sv.Name,
-				Kind:     sv.Kind,
-				Image:    sv.Image,
-				Address:  sv.Address,
-				Started:  formatTime(sv.Started),
-				ReadyMS:  ms(sv.ReadyMS),
-				Restarts: sv.Restarts,
+				Name:      sv.Name,
+				Kind:      sv.Kind,
+				Image:     sv.Image,
+				Address:   sv.Address,
+				Started:   formatTime(sv.Started),
+				ReadyMS:   ms(sv.ReadyMS),
+				Restarts:  sv.Restarts,
+				Policy:    sv.Policy,
+				Resources: sv.Resources,
 			})
 		}
 		for _, sc := range s.Scenarios {
@@ -234,6 +243,9 @@ func toJSONRun(r *Run) *jsonRun {
 					Error:      validText(st.Error),
 					Captured:   st.Captured,
 					Pos:        st.Pos,
+					Policy:     st.Policy,
+					Resources:  st.Resources,
+					Notes:      st.Notes,
 				})
 			}
 			js.Scenarios = append(js.Scenarios, jsc)
@@ -311,13 +323,15 @@ func (jr *jsonRun) run() (*Run, error) {
 				continue
 			}
 			s.Services = append(s.Services, &Service{
-				Name:     jv.Name,
-				Kind:     jv.Kind,
-				Image:    jv.Image,
-				Address:  jv.Address,
-				Started:  when("service "+jv.Name+" started", jv.Started),
-				ReadyMS:  jv.ReadyMS,
-				Restarts: jv.Restarts,
+				Name:      jv.Name,
+				Kind:      jv.Kind,
+				Image:     jv.Image,
+				Address:   jv.Address,
+				Started:   when("service "+jv.Name+" started", jv.Started),
+				ReadyMS:   jv.ReadyMS,
+				Restarts:  jv.Restarts,
+				Policy:    jv.Policy,
+				Resources: jv.Resources,
 			})
 		}
 		for _, jsc := range js.Scenarios {
@@ -350,6 +364,9 @@ func (jr *jsonRun) run() (*Run, error) {
 					Error:      jst.Error,
 					Captured:   jst.Captured,
 					Pos:        jst.Pos,
+					Policy:     jst.Policy,
+					Resources:  jst.Resources,
+					Notes:      jst.Notes,
 				})
 			}
 			s.Scenarios = append(s.Scenarios, sc)

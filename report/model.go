@@ -3,7 +3,11 @@
 // JUnit XML. The runner fills the model; nothing here runs anything.
 package report
 
-import "time"
+import (
+	"time"
+
+	"github.com/cleanroomhq/cleanroom/policy"
+)
 
 // SchemaVersion is the version of the JSON report. It changes when a field
 // changes meaning or disappears; added fields do not change it.
@@ -68,6 +72,43 @@ type Service struct {
 	Started  time.Time `json:"started"`
 	ReadyMS  float64   `json:"ready_ms"`
 	Restarts int       `json:"restarts,omitempty"`
+	// Policy is the effective policy its container ran under.
+	Policy *policy.Policy `json:"policy,omitempty"`
+	// Resources is what it used during the steps run against it: the
+	// highest memory and process counts, CPU time and I/O summed.
+	Resources *Resources `json:"resources,omitempty"`
+}
+
+// Resources is what a container used, sampled from the engine while steps
+// ran. Memory and processes are peaks; CPU and I/O are totals.
+type Resources struct {
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	MemoryPeakBytes  int64   `json:"memory_peak_bytes"`
+	MemoryLimitBytes int64   `json:"memory_limit_bytes,omitempty"`
+	PidsPeak         int64   `json:"pids_peak"`
+	PidsLimit        int64   `json:"pids_limit,omitempty"`
+	NetRxBytes       uint64  `json:"net_rx_bytes"`
+	NetTxBytes       uint64  `json:"net_tx_bytes"`
+	BlockReadBytes   uint64  `json:"block_read_bytes"`
+	BlockWriteBytes  uint64  `json:"block_write_bytes"`
+	// MemoryLimitHits counts the times the memory limit was reached.
+	MemoryLimitHits uint64 `json:"memory_limit_hits,omitempty"`
+	Samples         int    `json:"samples"`
+}
+
+// Add folds a step's usage into a service's totals.
+func (r *Resources) Add(o *Resources) {
+	r.CPUSeconds += o.CPUSeconds
+	r.MemoryPeakBytes = max(r.MemoryPeakBytes, o.MemoryPeakBytes)
+	r.MemoryLimitBytes = o.MemoryLimitBytes
+	r.PidsPeak = max(r.PidsPeak, o.PidsPeak)
+	r.PidsLimit = o.PidsLimit
+	r.NetRxBytes += o.NetRxBytes
+	r.NetTxBytes += o.NetTxBytes
+	r.BlockReadBytes += o.BlockReadBytes
+	r.BlockWriteBytes += o.BlockWriteBytes
+	r.MemoryLimitHits += o.MemoryLimitHits
+	r.Samples += o.Samples
 }
 
 // Scenario is one scenario of a suite.
@@ -100,6 +141,14 @@ type Step struct {
 	Captured map[string]string `json:"captured,omitempty"`
 	// Pos is where the step is declared: file:line:col.
 	Pos string `json:"pos,omitempty"`
+	// Policy is the effective policy of a one-shot container; a step that
+	// runs in a service runs under the service's.
+	Policy *policy.Policy `json:"policy,omitempty"`
+	// Resources is what the step's container used while it ran.
+	Resources *Resources `json:"resources,omitempty"`
+	// Notes are what the runner saw that explains a result without being
+	// a failure itself ("process limit reached").
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Output is what a step produced, by kind.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"regexp"
 	"runtime/debug"
@@ -37,6 +38,12 @@ type Options struct {
 	Observer Observer
 	// Version is cleanroom's version for the report.
 	Version string
+	// Policy is the project's [policy] (cleanroom.toml): the layer under
+	// every suite's policy, and compliance rules for all. nil: none.
+	Policy *suite.Policy
+	// Audit, when set, receives one JSON line per container started: its
+	// suite, session, name, image and effective policy.
+	Audit io.Writer
 }
 
 // Observer receives progress as it happens. Calls for one suite come from
@@ -67,12 +74,25 @@ func Run(ctx context.Context, suites []*suite.Suite, opts Options) *report.Run {
 	}
 	jobs := max(opts.Jobs, 1)
 	run := &report.Run{Schema: report.SchemaVersion, Cleanroom: opts.Version, Started: time.Now()}
-	shared := &runState{rep: run}
 	run.Suites = make([]*report.Suite, len(suites))
-
 	for i, s := range suites {
 		run.Suites[i] = newSuiteReport(s, opts)
 	}
+	sec, err := newSecrets(suites, opts.Policy)
+	if err != nil {
+		for _, rep := range run.Suites {
+			rep.Status, rep.Error = report.Errored, err.Error()
+		}
+		run.Finished = time.Now()
+		run.Tally()
+		return run
+	}
+	opts.Observer = redactingObserver{next: opts.Observer, s: sec}
+	shared := &runState{rep: run, audit: &auditLog{w: opts.Audit}, secrets: sec}
+	// Whatever is recorded below, and whatever the observer is shown, is
+	// redacted before it leaves: the final walk catches what was recorded
+	// after the observer saw it.
+	defer sec.walk(run)
 	failed := make(chan struct{})
 	var failOnce sync.Once
 	sem := make(chan struct{}, jobs)
@@ -138,6 +158,8 @@ func newSuiteReport(s *suite.Suite, opts Options) *report.Suite {
 // runState is what the suites of one run share.
 type runState struct {
 	rep        *report.Run
+	audit      *auditLog
+	secrets    *secrets
 	engineOnce sync.Once // the first environment fills Backend and EngineVersion
 }
 
@@ -153,19 +175,25 @@ type suiteRun struct {
 	seed     int64
 	env      *cleanroom.Env
 	services map[string]*running
+	pol      *policies
 }
 
 func (sr *suiteRun) run(ctx context.Context) {
 	sr.seed = sr.rep.Seed
+	sr.pol = resolvePolicies(sr.suite, sr.opts.Policy)
 	sr.rep.Started = time.Now()
 	sr.obs.SuiteStarted(sr.rep)
 	defer func() {
 		sr.rep.DurationMS = ms(time.Since(sr.rep.Started))
 		sr.obs.SuiteFinished(sr.rep)
 	}()
-	if sr.suite.Timeout.Value > 0 {
+	timeout := sr.suite.Timeout.Value
+	if !sr.suite.Timeout.IsSet() {
+		timeout = sr.pol.suite.SuiteTimeout
+	}
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, sr.suite.Timeout.Value, ErrSuiteTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, ErrSuiteTimeout)
 		defer cancel()
 	}
 	if !sr.anySelected() {

@@ -109,17 +109,21 @@ func (sr *suiteRun) runStep(ctx context.Context, st *suite.Step, rep *report.Ste
 		}
 		rep.Attempts = attempt + 1
 		data := sr.templateData(captured)
+		stop := sr.sample(ctx, st)
 		out := sr.perform(ctx, st, data, cl)
+		rep.Error, rep.Failures, rep.Notes = "", nil, nil
+		sr.judgeResources(st, rep, &out, stop())
 		rep.Output = out.report()
-		rep.Error, rep.Failures = "", nil
 		if out.err != nil {
 			rep.Status = report.Failed
 			rep.Error = out.err.Error()
+			sr.explainFailure(ctx, st, rep)
 			continue
 		}
 		rep.Failures = check(st, out, data)
 		if len(rep.Failures) > 0 {
 			rep.Status = report.Failed
+			sr.explainFailure(ctx, st, rep)
 			continue
 		}
 		values, err := captureAll(st, out)

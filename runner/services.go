@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/ready"
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/service"
@@ -25,6 +27,8 @@ type running struct {
 
 	pg    *pgState
 	redis *redis.DBs
+	// failures counts restarts after the service failed (on-failure).
+	failures int
 }
 
 // pgState resets a PostgreSQL database in place: the database the service
@@ -54,10 +58,12 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 		}
 		for i, decl := range group {
 			in := insts[i]
+			pol := in.Policy
 			r := &running{decl: decl, spec: specs[i], inst: in, rep: &report.Service{
 				Name: decl.Name, Kind: decl.Kind.Value, Image: in.Image, Address: in.Address,
-				Started: in.StartedAt, ReadyMS: ms(in.ReadyAfter),
+				Started: in.StartedAt, ReadyMS: ms(in.ReadyAfter), Policy: &pol,
 			}}
+			sr.audit(decl.Name, "service", in.Image, pol)
 			if err := sr.prepareReset(ctx, r); err != nil {
 				return fmt.Errorf("service %s: %w", decl.Name, err)
 			}
@@ -156,6 +162,8 @@ func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
 		spec.DependsOn = append(spec.DependsOn, d.Value)
 	}
 	spec.Env = withSeed(spec.Env, sr.seed)
+	spec.Policy = sr.pol.services[decl.Name].Policy
+	sr.shared.secrets.learn(spec.Env)
 	return spec, nil
 }
 
@@ -227,8 +235,23 @@ func (sr *suiteRun) prepareReset(ctx context.Context, r *running) error {
 	return nil
 }
 
-// reset restores every service's clean state before a scenario.
+// reset restores every service's clean state before a scenario, after
+// bringing back those that failed (see recoverServices).
 func (sr *suiteRun) reset(ctx context.Context) error {
+	restarted := map[string]bool{}
+	for _, r := range sr.services {
+		restarted[r.decl.Name] = false
+	}
+	before := map[string]int{}
+	for name, r := range sr.services {
+		before[name] = r.rep.Restarts
+	}
+	if err := sr.recoverServices(ctx); err != nil {
+		return err
+	}
+	for name, r := range sr.services {
+		restarted[name] = r.rep.Restarts > before[name]
+	}
 	for _, decl := range sr.suite.Services {
 		r := sr.services[decl.Name]
 		switch {
@@ -240,7 +263,7 @@ func (sr *suiteRun) reset(ctx context.Context) error {
 			if err := r.redis.FlushAll(ctx); err != nil {
 				return fmt.Errorf("reset %s: %w", decl.Name, err)
 			}
-		case decl.Restart.Value == suite.RestartPerScenario:
+		case decl.Restart.Value == suite.RestartPerScenario && !restarted[decl.Name]:
 			if err := sr.restart(ctx, r); err != nil {
 				return fmt.Errorf("restart %s: %w", decl.Name, err)
 			}
@@ -261,7 +284,16 @@ func (sr *suiteRun) restart(ctx context.Context, r *running) error {
 	}
 	r.inst = insts[0]
 	r.rep.Restarts++
+	sr.audit(r.decl.Name, "service", r.inst.Image, r.inst.Policy)
 	return nil
+}
+
+// audit records a container's effective policy in the audit log.
+func (sr *suiteRun) audit(name, kind, image string, p policy.Policy) {
+	sr.shared.audit.write(AuditRecord{
+		Time: time.Now().UTC(), Suite: sr.suite.Name.Value, File: sr.suite.File, Session: sr.env.ID(),
+		Container: name, Kind: kind, Image: image, Policy: p,
+	})
 }
 
 func (sr *suiteRun) closeServices(ctx context.Context) {

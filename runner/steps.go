@@ -73,10 +73,7 @@ func (c *clients) close(ctx context.Context) {
 
 // perform runs one attempt of a step's action.
 func (sr *suiteRun) perform(ctx context.Context, st *suite.Step, data map[string]any, cl *clients) outcome {
-	timeout := st.Timeout.Value
-	if !st.Timeout.IsSet() {
-		timeout = suite.DefaultStepTimeout
-	}
+	timeout := stepTimeout(st, sr.pol.steps[st])
 	begin := time.Now()
 	var out outcome
 	switch st.Kind {
@@ -109,12 +106,15 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 		return outcome{err: err}
 	}
 	env = withSeed(env, sr.seed)
+	sr.shared.secrets.learn(env)
 	var res backend.ExecResult
 	if st.Service.Value != "" {
 		r := sr.services[st.Service.Value]
 		res, err = r.inst.Container.Exec(ctx, backend.ExecSpec{Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Timeout: timeout})
 	} else {
-		res, err = sr.env.Run(ctx, backend.ContainerSpec{Image: st.Image.Value, Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value}, timeout)
+		pol := sr.pol.steps[st].Policy
+		sr.audit(st.Name.Value, "one-shot", st.Image.Value, pol)
+		res, err = sr.env.Run(ctx, backend.ContainerSpec{Image: st.Image.Value, Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Policy: pol}, timeout)
 	}
 	if err != nil {
 		return outcome{err: err, exec: &res}

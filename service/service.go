@@ -17,6 +17,7 @@ import (
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/ready"
 )
 
@@ -34,6 +35,13 @@ type Spec struct {
 	User       string            `json:"user,omitempty"`
 	WorkDir    string            `json:"workdir,omitempty"`
 	Tmpfs      map[string]string `json:"tmpfs,omitempty"`
+	// Policy is the security policy and limits the container runs under.
+	// A zero Policy (no Preset) takes the environment's default (see
+	// cleanroom.WithPolicy).
+	Policy policy.Policy `json:"policy"`
+	// Needs is what the kind's image needs under a locked-down policy; the
+	// environment grants it (policy.Policy.Grant).
+	Needs policy.Needs `json:"-"`
 	// Build, instead of Image, makes the service's own image from a
 	// Dockerfile: the environment builds it when the service starts (while
 	// its dependencies start), once per environment, and removes it at
@@ -139,6 +147,9 @@ type Instance struct {
 	Image      string
 	StartedAt  time.Time
 	ReadyAfter time.Duration
+	// Policy is the effective policy the container runs under, after the
+	// kind's needs were granted.
+	Policy policy.Policy
 }
 
 // NewInstance computes the endpoints of a started container.

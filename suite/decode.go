@@ -3,7 +3,6 @@ package suite
 import (
 	"fmt"
 	"maps"
-	"math"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -12,7 +11,6 @@ import (
 // Keys valid at each place of a suite file.
 var (
 	suiteKeys    = []string{"name", "description", "timeout", "seed", "vars", "images", "policy", "services", "scenario"}
-	policyKeys   = []string{"preset", "network", "read_only_rootfs", "memory", "cpus", "pids", "secrets"}
 	scenarioKeys = []string{"name", "step"}
 )
 
@@ -72,7 +70,7 @@ func decode(file, dir string, root *node, ps *problems) *Suite {
 		case "images":
 			d.images(e)
 		case "policy":
-			s.Policy = d.policy(e)
+			s.Policy = d.policy(e, policySuite)
 		case "services":
 			services = e
 		case "scenario":
@@ -92,6 +90,7 @@ func decode(file, dir string, root *node, ps *problems) *Suite {
 	} else {
 		ps.add(Pos{File: file, Line: 1, Col: 1}, "no scenarios: a suite needs at least one [[scenario]] with a [[scenario.step]]")
 	}
+	d.checkPolicyPlacement()
 	return s
 }
 
@@ -133,59 +132,6 @@ func (d *decoder) images(e *entry) {
 			d.s.Images[kv.key] = f
 		}
 	}
-}
-
-func (d *decoder) policy(e *entry) *Policy {
-	t, ok := d.table(e)
-	if !ok {
-		return nil
-	}
-	p := &Policy{Pos: t.pos}
-	for _, kv := range t.entries {
-		switch kv.key {
-		case "preset":
-			p.Preset, _ = d.oneOf(kv, "standard", "strict")
-		case "network":
-			p.Network, _ = d.oneOf(kv, "isolated", "none", "bridge")
-		case "read_only_rootfs":
-			p.ReadOnlyRootfs, _ = d.bool(kv)
-		case "memory":
-			p.Memory, _ = d.size(kv)
-		case "cpus":
-			if f, ok := d.float(kv); ok {
-				if !(f.Value > 0) || math.IsInf(f.Value, 0) {
-					d.ps.add(f.Pos, "%q must be a positive number", kv.key)
-				} else {
-					p.CPUs = f
-				}
-			}
-		case "pids":
-			if f, ok := d.int64(kv); ok {
-				if f.Value <= 0 {
-					d.ps.add(f.Pos, "%q must be positive", kv.key)
-				} else {
-					p.Pids = f
-				}
-			}
-		case "secrets":
-			list, ok := d.strList(kv)
-			if !ok {
-				continue
-			}
-			names := make([]string, 0, len(list))
-			for _, s := range list {
-				if !identRE.MatchString(s.Value) {
-					d.ps.add(s.Pos, "secret %q must be an environment variable name", s.Value)
-					continue
-				}
-				names = append(names, s.Value)
-			}
-			p.Secrets = Field[[]string]{Value: names, Pos: kv.val.pos}
-		default:
-			d.unknownKey(kv, policyKeys)
-		}
-	}
-	return p
 }
 
 func (d *decoder) varSet() map[string]bool {

@@ -3,6 +3,8 @@ package suite
 import (
 	"regexp"
 	"time"
+
+	"github.com/cleanroomhq/cleanroom/policy"
 )
 
 // Field is a value of the suite file with the position it was written at. A
@@ -82,7 +84,15 @@ const (
 const (
 	RestartPerSuite    = "per-suite"    // started once per suite file, shared by its scenarios
 	RestartPerScenario = "per-scenario" // restarted before every scenario
+	// RestartOnFailure: shared like per-suite, and started again (up to
+	// MaxRestarts times) when it exits or stops answering its readiness
+	// check, before the next scenario.
+	RestartOnFailure = "on-failure"
 )
+
+// DefaultMaxRestarts is how often an on-failure service is restarted in
+// one suite when max_restarts is not given.
+const DefaultMaxRestarts = 3
 
 // Service is one [services.NAME] table.
 type Service struct {
@@ -109,8 +119,11 @@ type Service struct {
 	Files      []File
 	DependsOn  []Field[string]
 	Wait       *Wait
-	Restart    Field[string] // RestartPerSuite (default) or RestartPerScenario
-	Policy     *Policy
+	Restart    Field[string] // RestartPerSuite (default), RestartPerScenario or RestartOnFailure
+	// MaxRestarts bounds the restarts of an on-failure service; default
+	// DefaultMaxRestarts.
+	MaxRestarts Field[int]
+	Policy      *Policy
 }
 
 // PrimaryPort is the port .port, .url and http steps use by default, or 0.
@@ -171,17 +184,22 @@ const (
 	DefaultDockerfile  = "Dockerfile"
 )
 
-// Policy is a [policy] table of the suite, a service or a step. Only the
-// fields given are set, so the policy package can merge layers.
+// Policy is a [policy] table of the suite, a service or a step. Layer holds
+// only the keys given, so the policy package can merge layers; Keys is where
+// each was written, for errors that point at the value to change.
 type Policy struct {
-	Pos            Pos
-	Preset         Field[string] // "standard" | "strict"
-	Network        Field[string] // "isolated" | "none" | "bridge"
-	ReadOnlyRootfs Field[bool]
-	Memory         Field[int64] // bytes
-	CPUs           Field[float64]
-	Pids           Field[int64]
-	Secrets        Field[[]string]
+	Pos     Pos
+	Layer   policy.Layer
+	Keys    map[string]Pos
+	Require []Field[string] // compliance rules; suite level only
+}
+
+// KeyPos returns where key was written, or the table's position.
+func (p *Policy) KeyPos(key string) Pos {
+	if pos, ok := p.Keys[key]; ok {
+		return pos
+	}
+	return p.Pos
 }
 
 // Scenario is one [[scenario]].

@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	serviceKeys = []string{"type", "image", "build", "database", "user", "password", "init_sql", "init_files", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "policy"}
+	serviceKeys = []string{"type", "image", "build", "database", "user", "password", "init_sql", "init_files", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy"}
 	buildKeys   = []string{"context", "dockerfile", "args", "keep"}
 	waitKeys    = []string{"http", "port", "status", "timeout", "log", "exec"}
 
@@ -20,7 +20,7 @@ var (
 	kindKeys = map[string][]string{
 		KindPostgres: {"type", "image", "env", "depends_on", "policy", "database", "user", "password", "init_sql", "init_files"},
 		KindRedis:    {"type", "image", "env", "depends_on", "policy"},
-		KindGeneric:  {"type", "image", "build", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "policy"},
+		KindGeneric:  {"type", "image", "build", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy"},
 	}
 
 	// serviceNameRE is service.Spec's rule: the name becomes a host name.
@@ -68,7 +68,7 @@ func (d *decoder) dependencies(name string) map[string]bool {
 }
 
 func (d *decoder) service(e *entry) *Service {
-	svc := &Service{Name: e.key, Pos: e.val.pos, Restart: Field[string]{Value: RestartPerSuite}}
+	svc := &Service{Name: e.key, Pos: e.val.pos, Restart: Field[string]{Value: RestartPerSuite}, MaxRestarts: Field[int]{Value: DefaultMaxRestarts}}
 	if !serviceNameRE.MatchString(e.key) {
 		d.ps.add(e.keyPos, "service name %q must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit (it becomes a host name)", e.key)
 	}
@@ -143,11 +143,13 @@ func (d *decoder) service(e *entry) *Service {
 		case "wait":
 			svc.Wait = d.wait(kv, sc)
 		case "restart":
-			if f, ok := d.oneOf(kv, RestartPerSuite, RestartPerScenario); ok {
+			if f, ok := d.oneOf(kv, RestartPerSuite, RestartPerScenario, RestartOnFailure); ok {
 				svc.Restart = f
 			}
+		case "max_restarts":
+			svc.MaxRestarts, _ = d.intIn(kv, 0, 100)
 		case "policy":
-			svc.Policy = d.policy(kv)
+			svc.Policy = d.policy(kv, policyService)
 		}
 	}
 	if svc.Kind.Value == KindGeneric {

@@ -20,7 +20,7 @@ var (
 	actionKeys = []string{"exec", "sql", "redis", "http"}
 	// execOnly are the step options that only mean something for a
 	// process: where and how it runs.
-	execOnly     = []string{"image", "env", "workdir", "user", "policy"}
+	execOnly     = []string{"image", "env", "workdir", "user"}
 	commonExpect = []string{"max_duration"}
 	expectKeys   = map[StepKind][]string{
 		StepExec:  {"exit_code", "stdout", "stderr", "stdout_contains", "stderr_contains", "stdout_matches", "stderr_matches", "stdout_json"},
@@ -107,7 +107,7 @@ func (d *decoder) step(n *node, idx int, sc *scope, scen *Scenario) *Step {
 		case "snapshot":
 			st.Snapshot = d.snapshot(e, scen)
 		case "policy":
-			st.Policy = d.policy(e)
+			st.Policy = d.policy(e, policyStep)
 		case "expect":
 			expect = e
 		default:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/suite"
 )
 
@@ -51,13 +52,16 @@ func TestDesignExample(t *testing.T) {
 
 	p := s.Policy
 	check(t, "Policy.Pos", p.Pos, at(13, 1))
-	check(t, "Policy.Preset", p.Preset.Value, "standard")
-	check(t, "Policy.Network", p.Network.Value, "isolated")
-	check(t, "Policy.ReadOnlyRootfs", p.ReadOnlyRootfs, suite.Field[bool]{Value: false, Pos: at(16, 20)})
-	check(t, "Policy.Memory", p.Memory.Value, int64(512<<20))
-	check(t, "Policy.CPUs", p.CPUs.Value, 1.0)
-	check(t, "Policy.Pids", p.Pids.Value, int64(512))
-	check(t, "Policy.Secrets", p.Secrets.Value, []string{"DB_PASSWORD"})
+	l := p.Layer
+	check(t, "Policy.Preset", *l.Preset, "standard")
+	check(t, "Policy.Network", *l.Network, policy.Isolated)
+	check(t, "Policy.ReadOnlyRootfs", *l.ReadOnlyRootfs, false)
+	check(t, "Policy.Keys[read_only_rootfs]", p.KeyPos("read_only_rootfs"), at(16, 20))
+	check(t, "Policy.Layer.Pos[read_only_rootfs]", l.Pos["read_only_rootfs"], at(16, 20).String())
+	check(t, "Policy.Memory", *l.Memory, int64(512<<20))
+	check(t, "Policy.CPUs", *l.CPUs, 1.0)
+	check(t, "Policy.Pids", *l.Pids, int64(512))
+	check(t, "Policy.Secrets", l.Secrets, []string{"DB_PASSWORD"})
 
 	var names []string
 	for _, svc := range s.Services {

@@ -109,6 +109,7 @@ func Run(t *testing.T, h Harness) {
 		{"Lifecycle", testLifecycle},
 		{"Sweep", testSweep},
 		{"Build", testBuild},
+		{"Resources", testResources},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -21,27 +21,30 @@ import (
 )
 
 type dockerContainer struct {
-	b    *Backend
-	tc   *testcontainers.DockerContainer
-	id   string
-	name string
+	b       *Backend
+	tc      *testcontainers.DockerContainer
+	id      string
+	name    string
+	netName string // the session's network
 
 	mu    sync.Mutex
 	ports map[int]int // container port → published host port
+	ip    string      // address on the session network; "" under network "none"
 }
 
 func (c *dockerContainer) ID() string   { return c.id }
 func (c *dockerContainer) Name() string { return c.name }
 
-// loadPorts reads the published ports once: they do not change while the
-// container runs, and an inspect per Endpoint call would sit on every step's
-// hot path.
+// loadPorts reads the published ports and the session-network address once:
+// they do not change while the container runs, and an inspect per Endpoint
+// call would sit on every step's hot path.
 func (c *dockerContainer) loadPorts(ctx context.Context) error {
 	res, err := c.b.cli.ContainerInspect(ctx, c.id, client.ContainerInspectOptions{})
 	if err != nil {
 		return &errs.BackendError{Backend: Name, Op: "inspect", Target: c.name, Err: err}
 	}
 	ports := map[int]int{}
+	var ip string
 	if ns := res.Container.NetworkSettings; ns != nil {
 		for p, binds := range ns.Ports {
 			for _, bnd := range binds {
@@ -53,22 +56,34 @@ func (c *dockerContainer) loadPorts(ctx context.Context) error {
 				}
 			}
 		}
+		if ep := ns.Networks[c.netName]; ep != nil && ep.IPAddress.IsValid() {
+			ip = ep.IPAddress.String()
+		}
 	}
 	c.mu.Lock()
 	c.ports = ports
+	c.ip = ip
 	c.mu.Unlock()
 	return nil
 }
 
+// Endpoint prefers a published port (a container under network "bridge"
+// has them, and they work with a remote engine too). A container on the
+// internal session network only has its address there, which the runner
+// reaches directly when the engine runs on its machine.
 func (c *dockerContainer) Endpoint(_ context.Context, port int) (string, int, error) {
 	c.mu.Lock()
-	hp, ok := c.ports[port]
+	hp, published := c.ports[port]
+	ip := c.ip
 	c.mu.Unlock()
-	if !ok {
-		return "", 0, &errs.BackendError{Backend: Name, Op: "endpoint", Target: c.name,
-			Err: fmt.Errorf("port %d is not published; declare it in the service's ports", port)}
+	switch {
+	case published:
+		return c.b.host, hp, nil
+	case ip != "":
+		return ip, port, nil
 	}
-	return c.b.host, hp, nil
+	return "", 0, &errs.BackendError{Backend: Name, Op: "endpoint", Target: c.name,
+		Err: fmt.Errorf("port %d cannot be reached: the container has no network (policy network = \"none\")", port)}
 }
 
 // Exec runs the command through the engine's exec API with stdout and

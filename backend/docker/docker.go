@@ -131,15 +131,20 @@ func (b *Backend) Close() error {
 }
 
 // NewSession creates the session's network. It is a user-defined bridge so
-// that the engine's embedded DNS resolves service names.
+// that the engine's embedded DNS resolves service names, and it is internal:
+// the engine gives it no route out and publishes no ports from it, so a
+// container on it reaches only the other containers of its session. The
+// runner reaches them at their addresses on it (see Endpoint), which the
+// engine's host routes to.
 func (b *Backend) NewSession(ctx context.Context, spec backend.SessionSpec) (backend.Session, error) {
 	if spec.ID == "" {
 		return nil, &errs.ValidationError{Field: "session", Message: "empty session ID"}
 	}
 	name := "cleanroom-" + spec.ID
 	res, err := b.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{
-		Driver: "bridge",
-		Labels: copyLabels(spec.Labels),
+		Driver:   "bridge",
+		Internal: true,
+		Labels:   copyLabels(spec.Labels),
 	})
 	if err != nil {
 		return nil, &errs.BackendError{Backend: Name, Op: "create network", Target: name, Err: err}

@@ -25,6 +25,20 @@ func (s *session) Run(ctx context.Context, spec backend.ContainerSpec, timeout t
 	}
 	dc := c.(*dockerContainer)
 	defer func() { _ = dc.Remove(context.WithoutCancel(ctx)) }()
+	// Sampled while it runs, for the step's resource usage; a container
+	// that exits at once may leave no sample at all.
+	sampler, _ := backend.StartSampler(ctx, dc, backend.DefaultSampleInterval)
+	usage := func() *backend.Usage {
+		var u backend.Usage
+		if sampler != nil {
+			u = sampler.Stop(context.WithoutCancel(ctx))
+		}
+		if st, err := dc.State(context.WithoutCancel(ctx)); err == nil {
+			u.OOMKilled = st.OOMKilled
+		}
+		u.MemoryLimit, u.PidsLimit = spec.Policy.Memory, spec.Policy.Pids
+		return &u
+	}
 
 	waitCtx := ctx
 	if timeout > 0 {
@@ -51,11 +65,11 @@ func (s *session) Run(ctx context.Context, spec backend.ContainerSpec, timeout t
 		if ctx.Err() != nil {
 			limit = time.Since(begin).Round(time.Millisecond)
 		}
-		return backend.ExecResult{ExitCode: -1, Stdout: out, Stderr: errOut, Duration: time.Since(begin)},
+		return backend.ExecResult{ExitCode: -1, Stdout: out, Stderr: errOut, Duration: time.Since(begin), Usage: usage()},
 			&errs.TimeoutError{Op: "run", Target: spec.Name + ": " + quoteArgv(append(spec.Entrypoint, spec.Cmd...)), Timeout: limit, Err: ctx.Err()}
 	}
 	out, errOut := dc.output(ctx)
-	return backend.ExecResult{ExitCode: code, Stdout: out, Stderr: errOut, Duration: time.Since(begin)}, nil
+	return backend.ExecResult{ExitCode: code, Stdout: out, Stderr: errOut, Duration: time.Since(begin), Usage: usage()}, nil
 }
 
 // output reads the container's stdout and stderr so far, separately.

@@ -94,13 +94,18 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 			ExposedPorts:   exposed,
 			Labels:         labels,
 			Files:          files,
-			Tmpfs:          spec.Tmpfs,
-			Networks:       []string{s.netName},
+			Networks:       networksFor(spec.Policy, s.netName),
 			NetworkAliases: map[string][]string{s.netName: {spec.Name}},
 			ConfigModifier: func(c *container.Config) {
 				c.User = spec.User
+				if c.User == "" {
+					c.User = spec.Policy.User
+				}
 				c.WorkingDir = spec.WorkDir
 				c.Hostname = spec.Name
+			},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				applyPolicy(hc, spec.Policy, spec.Tmpfs, labels)
 			},
 			AlwaysPullImage: spec.Pull == backend.PullAlways,
 		},
@@ -122,7 +127,7 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 		_ = s.b.removeContainer(context.WithoutCancel(ctx), tc.GetContainerID())
 		return nil, &errs.BackendError{Backend: Name, Op: "start", Target: spec.Name, Err: fmt.Errorf("unexpected container type %T", tc)}
 	}
-	c := &dockerContainer{b: s.b, tc: dc, id: dc.GetContainerID(), name: spec.Name}
+	c := &dockerContainer{b: s.b, tc: dc, id: dc.GetContainerID(), name: spec.Name, netName: s.netName}
 	if err := c.loadPorts(ctx); err != nil {
 		_ = s.b.removeContainer(context.WithoutCancel(ctx), c.id)
 		return nil, err

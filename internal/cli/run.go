@@ -42,6 +42,7 @@ type runFlags struct {
 	verbose     bool
 	seed        int64
 	seedSet     bool
+	out         string
 }
 
 func newRun() *cobra.Command {
@@ -70,6 +71,7 @@ never became ready).`,
 	fl.StringVar(&f.reportJUnit, "report-junit", "", "write a JUnit XML report to this file")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show service start-up and every step's output")
 	fl.Int64Var(&f.seed, "seed", 0, "seed for every suite (replays a run; default: the suite's seed or a random one)")
+	fl.StringVar(&f.out, "out", "", "write the run's output folder here (audit log; default .cleanroom/runs/<time>-<id>)")
 	return cmd
 }
 
@@ -100,6 +102,16 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 		return &exitError{exitInvalid, fmt.Errorf("no *.cleanroom.toml files found in %v", args)}
 	}
 
+	project, err := checkPolicies(cmd.ErrOrStderr(), suites)
+	if err != nil {
+		return err
+	}
+	out, err := newOutDir(f.out)
+	if err != nil {
+		return &exitError{exitInfra, err}
+	}
+	defer out.Close()
+
 	ctx := cmd.Context()
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
@@ -107,7 +119,8 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 		defer cancel()
 	}
 	con := newConsole(cmd.OutOrStdout(), f.verbose)
-	opts := runner.Options{Jobs: f.jobs, Filter: filter, FailFast: f.failFast, Observer: con, Version: Version()}
+	opts := runner.Options{Jobs: f.jobs, Filter: filter, FailFast: f.failFast, Observer: con, Version: Version(),
+		Policy: project, Audit: out.audit}
 	if f.seedSet {
 		opts.Seed = &f.seed
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -44,6 +45,13 @@ with "." or "_" are skipped unless named on the command line.`,
 					fmt.Fprintln(cmd.ErrOrStderr(), p)
 				}
 				return &exitError{exitInvalid, fmt.Errorf("%s, %s", plural(len(files), "file"), plural(len(problems), "error"))}
+			}
+			if _, err := checkPolicies(cmd.ErrOrStderr(), suites); err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) {
+					return &exitError{exitInvalid, errors.New(strings.Replace(ee.err.Error(), ": nothing was run", "", 1))}
+				}
+				return err
 			}
 			scenarios, steps := 0, 0
 			for _, s := range suites {

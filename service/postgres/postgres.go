@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/ready"
 	"github.com/cleanroomhq/cleanroom/service"
 )
@@ -138,6 +139,7 @@ func Spec(name string, opts ...Option) service.Spec {
 		Command: append([]string{"postgres"}, TestFlags...),
 		Ports:   []int{Port},
 		Files:   files,
+		Needs:   Needs,
 		// Readiness connects to the maintenance database "postgres", never
 		// to the application database: that one becomes the template for
 		// clones, and a template must have no connections.
@@ -150,6 +152,16 @@ func Spec(name string, opts ...Option) service.Spec {
 		}),
 		Scheme: func(addr string) string { return DSN(addr, user, pw, o.database) },
 	}
+}
+
+// Needs is what the image needs under a locked-down policy: its entrypoint
+// starts as root, takes ownership of the data and socket directories and
+// drops to the postgres user (CHOWN, DAC_OVERRIDE, FOWNER, SETUID, SETGID),
+// and the server writes its data, its socket and temporary files.
+var Needs = policy.Needs{
+	Caps:      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
+	Writable:  []string{DataDir, "/var/run/postgresql", "/tmp"},
+	MinMemory: 48 << 20,
 }
 
 // DSN builds a postgres:// URL.

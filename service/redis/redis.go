@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/ready"
 	"github.com/cleanroomhq/cleanroom/service"
 )
@@ -48,6 +49,7 @@ func Spec(name string, opts ...Option) service.Spec {
 		Image:   o.image,
 		Command: []string{"redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--databases", strconv.Itoa(Databases)},
 		Ports:   []int{Port},
+		Needs:   Needs,
 		Ready: ready.Func("redis PING", func(ctx context.Context, c backend.Container) error {
 			host, port, err := c.Endpoint(ctx, Port)
 			if err != nil {
@@ -59,6 +61,14 @@ func Spec(name string, opts ...Option) service.Spec {
 		}),
 		Scheme: func(addr string) string { return "redis://" + addr },
 	}
+}
+
+// Needs is what the image needs under a locked-down policy: its entrypoint
+// starts as root, takes ownership of /data and drops to the redis user.
+var Needs = policy.Needs{
+	Caps:      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
+	Writable:  []string{"/data", "/tmp"},
+	MinMemory: 8 << 20,
 }
 
 // URL returns the redis URL of logical database db at address.
