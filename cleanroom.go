@@ -422,7 +422,7 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 	if pol.Preset == "" {
 		pol = e.policy
 	}
-	pol = pol.Grant(sp.Needs)
+	pol = pol.Grant(sp.Needs).WithFiles(filePaths(sp.Files))
 	if pol.Memory > 0 && pol.Memory < sp.Needs.MinMemory {
 		return nil, &errs.PolicyError{Rule: "memory", Target: "service " + sp.Name,
 			Message: fmt.Sprintf("a memory limit of %s is below the %s the %s image needs to start", policy.FormatSize(pol.Memory), policy.FormatSize(sp.Needs.MinMemory), sp.Kind)}
@@ -490,6 +490,14 @@ func (e *Env) Build(ctx context.Context, name string, b service.Build) (string, 
 		e.logf("build %s: %s built in %s", name, image, time.Since(begin).Round(time.Millisecond))
 	}
 	return image, nil
+}
+
+func filePaths(files []backend.File) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.Path
+	}
+	return out
 }
 
 // logTail is the end of a container's output, the first thing a user needs

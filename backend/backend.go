@@ -141,8 +141,9 @@ type File struct {
 type Container interface {
 	ID() string
 	Name() string
-	// Endpoint is where the runner reaches a container port (host and
-	// published port).
+	// Endpoint is where the runner reaches a container port: the
+	// container's address on the session network, or a published port.
+	// A container without a network (policy network "none") has none.
 	Endpoint(ctx context.Context, port int) (host string, hostPort int, err error)
 	// Exec runs a command inside the container. A non-zero exit code is a
 	// result, not an error. When the timeout (or ctx) expires, the process

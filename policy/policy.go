@@ -12,6 +12,7 @@ package policy
 import (
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -154,22 +155,14 @@ type Effective struct {
 }
 
 // Resolve merges layers, least specific first (project, suite, service,
-// step; nil layers are skipped). The most specific layer naming a preset
-// chooses it ("standard" when none does); then every key a layer sets
-// overrides the same key of the layers before it. Lists of secrets and
-// redaction patterns are the union of all layers — a narrower layer can add
-// a secret but never reveal one — and tmpfs mounts are merged by path.
+// step; nil layers are skipped), starting from the standard preset. A layer
+// that names a preset puts that preset's values in place at its level —
+// "this service is strict" — and then every key a layer sets overrides the
+// same key of the layers before it. Lists of secrets and redaction patterns
+// are the union of all layers, presets included: a narrower layer can add a
+// secret but never reveal one.
 func Resolve(layers ...*Layer) Effective {
-	preset := Standard
-	for _, l := range layers {
-		if l != nil && l.Preset != nil {
-			preset = *l.Preset
-		}
-	}
-	p, ok := Preset(preset)
-	if !ok {
-		p, _ = Preset(Standard)
-	}
+	p, _ := Preset(Standard)
 	e := Effective{Policy: p, Origin: map[string]string{}}
 	for _, l := range layers {
 		if l == nil {
@@ -185,6 +178,16 @@ func Resolve(layers ...*Layer) Effective {
 func (e *Effective) apply(l *Layer) {
 	set := func(key string) { e.Origin[key] = l.Pos[key] }
 	if l.Preset != nil {
+		if p, ok := Preset(*l.Preset); ok {
+			p.Secrets, p.Redact = e.Secrets, e.Redact
+			e.Policy = p
+			// Every value now comes from the preset this layer named.
+			for k := range e.Origin {
+				if k != "secrets" && k != "redact" {
+					e.Origin[k] = l.Pos["preset"]
+				}
+			}
+		}
 		set("preset")
 	}
 	if l.Network != nil {
@@ -367,6 +370,28 @@ func (p Policy) Grant(n Needs) Policy {
 				p.Tmpfs = map[string]int64{}
 			}
 			p.Tmpfs[w] = 0
+		}
+	}
+	return p
+}
+
+// WithFiles returns p able to receive files at paths before the container
+// starts. An engine copies nothing into a read-only root file system (a
+// tmpfs is mounted only at start), but it does into a volume: each
+// directory that receives a file, and is not inside a volume already,
+// becomes a writable volume, which the effective policy then shows.
+func (p Policy) WithFiles(paths []string) Policy {
+	if !p.ReadOnlyRootfs || len(paths) == 0 {
+		return p
+	}
+	p = p.Clone()
+	for _, f := range paths {
+		dir := path.Dir(f)
+		covered := slices.ContainsFunc(p.Volumes, func(v string) bool {
+			return dir == v || strings.HasPrefix(dir, v+"/")
+		})
+		if !covered && dir != "/" {
+			p.Volumes = append(p.Volumes, dir)
 		}
 	}
 	return p

@@ -91,8 +91,12 @@ type Resources struct {
 	NetTxBytes       uint64  `json:"net_tx_bytes"`
 	BlockReadBytes   uint64  `json:"block_read_bytes"`
 	BlockWriteBytes  uint64  `json:"block_write_bytes"`
-	// MemoryLimitHits counts the times the memory limit was reached.
+	// MemoryLimitHits counts the times the memory limit was reached;
+	// OOMKills the processes the kernel killed for it; PidsLimitHits the
+	// forks the process limit refused.
 	MemoryLimitHits uint64 `json:"memory_limit_hits,omitempty"`
+	OOMKills        uint64 `json:"oom_kills,omitempty"`
+	PidsLimitHits   uint64 `json:"pids_limit_hits,omitempty"`
 	Samples         int    `json:"samples"`
 }
 
@@ -108,6 +112,8 @@ func (r *Resources) Add(o *Resources) {
 	r.BlockReadBytes += o.BlockReadBytes
 	r.BlockWriteBytes += o.BlockWriteBytes
 	r.MemoryLimitHits += o.MemoryLimitHits
+	r.OOMKills += o.OOMKills
+	r.PidsLimitHits += o.PidsLimitHits
 	r.Samples += o.Samples
 }
 

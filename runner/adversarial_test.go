@@ -85,21 +85,39 @@ policy = { %s }
 
 func TestAdversarialForkBomb(t *testing.T) {
 	t.Parallel()
-	bomb := []string{"sh", "-c", `i=0; while [ $i -lt 100 ]; do sleep 30 & i=$((i+1)); done; echo procs=$(ls /proc | grep -c '^[0-9]')`}
+	// The sleeps' output goes nowhere, so the exec ends when the shell
+	// does rather than when the last sleep lets go of its output.
+	suiteWith := func(pol string) string {
+		return fmt.Sprintf(`
+[services.box]
+type = "generic"
+image = "busybox"
+command = ["sleep", "3600"]
+policy = { %s }
+
+[[scenario]]
+name = "attack"
+
+[[scenario.step]]
+name = "bomb"
+service = "box"
+exec = ["sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done; echo procs=$(ls /proc | grep -c '^[0-9]')"]
+`, pol)
+	}
 	t.Run("stopped by pids", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "fork-on", oneShot("busybox", `pids = 32`, bomb...)))
+		st := only(t, runText(t, "fork-on", suiteWith(`pids = 32`)))
 		code, _, stderr := out(st)
 		if st.Status != report.Failed || code == 0 || !strings.Contains(stderr, "can't fork") {
 			t.Fatalf("status %s, exit %d, stderr %q: want the fork bomb to fail with \"can't fork\"", st.Status, code, stderr)
 		}
-		if !containsAny(st.Notes, "process limit reached (pids 32)") {
+		if !containsAny(st.Notes, `process limit reached (pids 32) in service box during step "bomb"`) {
 			t.Errorf("notes %q: want the process limit named", st.Notes)
 		}
 	})
 	t.Run("succeeds without", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "fork-off", oneShot("busybox", ``, bomb...)))
+		st := only(t, runText(t, "fork-off", suiteWith(``)))
 		code, stdout, _ := out(st)
 		n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(stdout, "procs=")))
 		if st.Status != report.Passed || code != 0 || n < 100 {

@@ -53,6 +53,8 @@ func resources(u *backend.Usage) *report.Resources {
 		BlockReadBytes:   u.BlockRead,
 		BlockWriteBytes:  u.BlockWrite,
 		MemoryLimitHits:  u.MemoryLimitHits,
+		OOMKills:         u.OOMKills,
+		PidsLimitHits:    u.PidsLimitHits,
 		Samples:          u.Samples,
 	}
 }
@@ -80,7 +82,7 @@ func (sr *suiteRun) judgeResources(st *suite.Step, rep *report.Step, out *outcom
 	during := fmt.Sprintf("in %s during step %q", where, st.Name.Value)
 	e := sr.pol.steps[st]
 
-	if out.exec != nil && out.exec.ExitCode == 137 && (u.OOMKilled || u.MemoryLimitHits > 0) {
+	if out.exec != nil && out.exec.ExitCode == 137 && (u.OOMKilled || u.OOMKills > 0) {
 		limit := u.MemoryLimit
 		if limit == 0 {
 			limit = e.Memory
@@ -99,8 +101,12 @@ func (sr *suiteRun) judgeResources(st *suite.Step, rep *report.Step, out *outcom
 			Message: fmt.Sprintf("used %.2f CPU seconds, above max_cpu_seconds %g, %s", u.CPU.Seconds(), e.MaxCPUSeconds, during)}
 		return
 	}
-	if u.PidsLimit > 0 && u.PidsPeak >= u.PidsLimit {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("process limit reached (pids %d) %s: forks beyond it failed", u.PidsLimit, during))
+	if u.PidsLimitHits > 0 || (u.PidsLimit > 0 && u.PidsPeak >= u.PidsLimit) {
+		limit := u.PidsLimit
+		if limit == 0 {
+			limit = e.Pids
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("process limit reached (pids %d) %s: %d fork(s) refused", limit, during, u.PidsLimitHits))
 	}
 }
 
@@ -148,8 +154,22 @@ func (sr *suiteRun) downServices(ctx context.Context) map[string]string {
 // explainFailure adds to a failed step's error what happened to the
 // services meanwhile: the step in flight when a service crashed fails
 // naming the service, its exit code and the end of its log.
-func (sr *suiteRun) explainFailure(ctx context.Context, st *suite.Step, rep *report.Step) {
+//
+// A process killed because its container died can report back before the
+// engine has marked the container stopped, so when the step looks killed
+// (it could not complete, or exited 137) the check is repeated for a
+// moment.
+func (sr *suiteRun) explainFailure(ctx context.Context, st *suite.Step, rep *report.Step, out outcome) {
+	killed := out.err != nil || (out.exec != nil && out.exec.ExitCode == 137)
 	down := sr.downServices(ctx)
+	for wait := 0; len(down) == 0 && killed && wait < 10; wait++ {
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
+		down = sr.downServices(ctx)
+	}
 	if len(down) == 0 {
 		return
 	}
@@ -195,6 +215,9 @@ func (sr *suiteRun) recoverServices(ctx context.Context) error {
 		}
 		if !isDown {
 			continue
+		}
+		if decl.Restart.Value == suite.RestartPerScenario {
+			continue // restarted for every scenario anyway
 		}
 		if decl.Restart.Value != suite.RestartOnFailure {
 			return fmt.Errorf("%s\n(restart = \"on-failure\" would start it again)", msg)

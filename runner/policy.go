@@ -58,10 +58,16 @@ func resolvePolicies(s *suite.Suite, project *suite.Policy) *policies {
 	for _, sc := range s.Scenarios {
 		for _, st := range sc.Steps {
 			var svcLayer *policy.Layer
-			if svc := s.Service(st.Service.Value); svc != nil {
+			if svc := s.Service(stepService(st)); svc != nil {
 				svcLayer = layer(svc.Policy)
 			}
-			ps.steps[st] = policy.Resolve(layer(project), layer(s.Policy), svcLayer, layer(st.Policy))
+			e := policy.Resolve(layer(project), layer(s.Policy), svcLayer, layer(st.Policy))
+			if st.Kind == suite.StepExec && st.Service.Value == "" && st.User.IsSet() {
+				// A one-shot container runs as the step's user.
+				e.User = st.User.Value
+				e.Origin["user"] = st.User.Pos.String()
+			}
+			ps.steps[st] = e
 		}
 	}
 	return ps
@@ -114,6 +120,9 @@ func checkSuitePolicies(s *suite.Suite, project *suite.Policy) errs.ValidationEr
 		}
 		checkThresholds(add, origin, fmt.Sprintf("service %q", svc.Name), e, svc.Pos)
 		if e.Network == policy.None {
+			if svc.Kind.Value != suite.KindGeneric || svc.PrimaryPort() != 0 {
+				add(origin(e, "network", svc.Pos), "service %q has network \"none\", so the runner could not reach its port; only a generic service without ports can run without a network", svc.Name)
+			}
 			for _, other := range s.Services {
 				if slices.ContainsFunc(other.DependsOn, func(d suite.Field[string]) bool { return d.Value == svc.Name }) {
 					add(origin(e, "network", svc.Pos), "service %q has network \"none\", but service %q depends on it and could not reach it", svc.Name, other.Name)
@@ -133,6 +142,14 @@ func checkSuitePolicies(s *suite.Suite, project *suite.Policy) errs.ValidationEr
 			what := fmt.Sprintf("step %q of scenario %q", st.Name.Value, sc.Name.Value)
 			if st.Kind == suite.StepExec && st.Service.Value == "" {
 				comply(what+" (a one-shot container)", e.Policy, st.Pos)
+			} else if st.User.IsSet() && (policy.Policy{User: st.User.Value}).IsRoot() {
+				// An exec as root in a service would step around a
+				// non-root container.
+				for _, rule := range ps.require {
+					if rule.Value == "non_root" {
+						add(rule.Pos.String(), "compliance rule non_root: %s runs as %q in service %q (%s)", what, st.User.Value, st.Service.Value, st.User.Pos)
+					}
+				}
 			}
 			checkThresholds(add, origin, what, e, st.Pos)
 			if limit := e.StepTimeout; limit > 0 && st.Timeout.IsSet() && st.Timeout.Value > limit {

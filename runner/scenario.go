@@ -95,6 +95,10 @@ func stepService(st *suite.Step) string {
 func (sr *suiteRun) runStep(ctx context.Context, st *suite.Step, rep *report.Step, captured map[string]any, cl *clients) {
 	rep.Started = time.Now()
 	defer func() { rep.DurationMS = ms(time.Since(rep.Started)) }()
+	if st.Kind == suite.StepExec && st.Service.Value == "" {
+		pol := sr.pol.steps[st].Policy
+		rep.Policy = &pol
+	}
 	delay := st.RetryDelay.Value
 	if !st.RetryDelay.IsSet() {
 		delay = suite.DefaultRetryDelay
@@ -117,13 +121,13 @@ func (sr *suiteRun) runStep(ctx context.Context, st *suite.Step, rep *report.Ste
 		if out.err != nil {
 			rep.Status = report.Failed
 			rep.Error = out.err.Error()
-			sr.explainFailure(ctx, st, rep)
+			sr.explainFailure(ctx, st, rep, out)
 			continue
 		}
 		rep.Failures = check(st, out, data)
 		if len(rep.Failures) > 0 {
 			rep.Status = report.Failed
-			sr.explainFailure(ctx, st, rep)
+			sr.explainFailure(ctx, st, rep, out)
 			continue
 		}
 		values, err := captureAll(st, out)

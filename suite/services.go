@@ -160,6 +160,9 @@ func (d *decoder) service(e *entry) *Service {
 			d.ps.add(t.pos, "service %q needs an image or a build", svc.Name)
 		}
 	}
+	if svc.MaxRestarts.IsSet() && svc.Restart.Value != RestartOnFailure {
+		d.ps.add(svc.MaxRestarts.Pos, "max_restarts applies to restart = %q, and service %q restarts %s", RestartOnFailure, svc.Name, svc.Restart.Value)
+	}
 	if w := svc.Wait; w != nil && !d.badPorts[svc.Name] {
 		ports := svc.Ports.Value
 		switch {

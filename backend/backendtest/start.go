@@ -20,6 +20,7 @@ import (
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/policy"
 )
 
 func testStart(t *testing.T, s *suite) {
@@ -150,8 +151,16 @@ func testStart(t *testing.T, s *suite) {
 				fmt.Sprintf("status %d, body %q (want 200 and %q)", resp.StatusCode, got, body)
 		})
 
-		if h, p, err := c.Endpoint(ctx, 9999); err == nil {
-			t.Errorf("Endpoint(9999) of an undeclared port: got %s:%d and no error, want an error", h, p)
+	})
+
+	t.Run("NoEndpointWithoutNetwork", func(t *testing.T) {
+		t.Parallel()
+		sess := s.newSession(t, s.backend(t), selfOwner())
+		spec := httpdSpec("offline", "x")
+		spec.Policy = policy.Policy{Network: policy.None}
+		c := s.start(t, sess, spec)
+		if h, p, err := c.Endpoint(t.Context(), 8080); err == nil {
+			t.Errorf("Endpoint(8080) under network none: got %s:%d and no error, want an error", h, p)
 		}
 	})
 

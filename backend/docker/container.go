@@ -1,14 +1,18 @@
 package docker
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +34,10 @@ type dockerContainer struct {
 	mu    sync.Mutex
 	ports map[int]int // container port → published host port
 	ip    string      // address on the session network; "" under network "none"
+	// cg is where the container's cgroup files are (see Stats); cgKnown
+	// says whether that was looked up, cg nil meaning out of reach.
+	cg      *cgroupFiles
+	cgKnown bool
 }
 
 func (c *dockerContainer) ID() string   { return c.id }
@@ -235,20 +243,74 @@ func (p *pipeCloser) Close() error {
 }
 
 func (c *dockerContainer) CopyTo(ctx context.Context, f backend.File) error {
+	if err := copyInto(ctx, c.b.cli, c.id, f); err != nil {
+		return &errs.BackendError{Backend: Name, Op: "copy to", Target: c.name + ":" + f.Path, Err: err}
+	}
+	return nil
+}
+
+// copyInto copies a file into a container, created or running, as a tar
+// of one entry extracted in the file's directory. testcontainers extracts
+// at "/" with the whole path in the entry, which an engine refuses for a
+// read-only root file system even when the directory is a writable volume.
+func copyInto(ctx context.Context, cli *client.Client, id string, f backend.File) error {
+	content := f.Content
+	if content == nil {
+		b, err := os.ReadFile(f.HostPath)
+		if err != nil {
+			return err
+		}
+		content = b
+	}
 	mode := f.Mode
 	if mode == 0 {
 		mode = 0o644
 	}
-	var err error
-	if f.Content != nil {
-		err = c.tc.CopyToContainer(ctx, f.Content, f.Path, mode)
-	} else {
-		err = c.tc.CopyFileToContainer(ctx, f.HostPath, f.Path, mode)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	hdr := &tar.Header{Name: path.Base(f.Path), Mode: mode, Size: int64(len(content)), ModTime: time.Now(), Typeflag: tar.TypeReg}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
 	}
-	if err != nil {
-		return &errs.BackendError{Backend: Name, Op: "copy to", Target: c.name + ":" + f.Path, Err: err}
+	if _, err := tw.Write(content); err != nil {
+		return err
 	}
-	return nil
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	dir := path.Dir(f.Path)
+	// The directory may not exist in the image; a volume mounted there
+	// creates it, otherwise make it with a tar entry of its own.
+	_, err := cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: dir, Content: &buf})
+	if err != nil && isNotFound(err) {
+		return copyWithParents(ctx, cli, id, f.Path, content, mode)
+	}
+	return err
+}
+
+// copyWithParents extracts at "/" with the directories in the archive, for
+// a destination directory the image does not have.
+func copyWithParents(ctx context.Context, cli *client.Client, id, dst string, content []byte, mode int64) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	parts := strings.Split(strings.Trim(path.Dir(dst), "/"), "/")
+	for i := range parts {
+		dir := strings.Join(parts[:i+1], "/") + "/"
+		if err := tw.WriteHeader(&tar.Header{Name: dir, Mode: 0o755, Typeflag: tar.TypeDir, ModTime: time.Now()}); err != nil {
+			return err
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(dst, "/"), Mode: mode, Size: int64(len(content)), ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(content); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	_, err := cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf})
+	return err
 }
 
 func (c *dockerContainer) CopyFrom(ctx context.Context, path string) ([]byte, error) {

@@ -36,6 +36,9 @@ type Backend struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	memMu    sync.Mutex
+	memTotal int64 // the engine's memory, once known (see hostMemory)
 }
 
 // Option configures New.
@@ -204,6 +207,20 @@ func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (bac
 			continue
 		}
 		rep.Networks = append(rep.Networks, n.ID)
+	}
+	// Volumes a policy declared: removed with their container, unless the
+	// removal was cut short.
+	vs, err := b.cli.VolumeList(ctx, client.VolumeListOptions{Filters: filter})
+	if err != nil {
+		return rep, &errs.BackendError{Backend: Name, Op: "sweep", Err: err}
+	}
+	for _, v := range vs.Items {
+		if !judge(v.Labels) {
+			continue
+		}
+		if _, err := b.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
+			errList = append(errList, &errs.BackendError{Backend: Name, Op: "remove volume", Target: v.Name, Err: err})
+		}
 	}
 	// Last: the containers made from these images are gone by now.
 	imgs, err := b.removeImages(ctx, filter, judge)

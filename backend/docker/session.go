@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,17 +67,6 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 	maps.Copy(labels, spec.Labels)
 	labels[backend.LabelService] = spec.Name
 
-	files := make([]testcontainers.ContainerFile, 0, len(spec.Files))
-	for _, f := range spec.Files {
-		cf := testcontainers.ContainerFile{ContainerFilePath: f.Path, FileMode: f.Mode, HostFilePath: f.HostPath}
-		if cf.FileMode == 0 {
-			cf.FileMode = 0o644
-		}
-		if f.Content != nil {
-			cf.Reader = bytes.NewReader(f.Content)
-		}
-		files = append(files, cf)
-	}
 	exposed := make([]string, len(spec.Ports))
 	for i, p := range spec.Ports {
 		exposed[i] = strconv.Itoa(p) + "/tcp"
@@ -93,7 +81,6 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 			Env:            spec.Env,
 			ExposedPorts:   exposed,
 			Labels:         labels,
-			Files:          files,
 			Networks:       networksFor(spec.Policy, s.netName),
 			NetworkAliases: map[string][]string{s.netName: {spec.Name}},
 			ConfigModifier: func(c *container.Config) {
@@ -109,17 +96,33 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 			},
 			AlwaysPullImage: spec.Pull == backend.PullAlways,
 		},
-		Started: true,
+		// Created, given its files, then started (see copyInto).
+		Started: false,
 		// testcontainers logs every step to stderr by default; cleanroom
 		// reports progress itself.
 		Logger: discardLogger{},
 	}
 
-	tc, err := testcontainers.GenericContainer(ctx, req)
-	if err != nil {
-		if tc != nil {
+	tc, err := retryTransient(ctx, func() (testcontainers.Container, error) {
+		tc, err := testcontainers.GenericContainer(ctx, req)
+		if err == nil {
+			for _, f := range spec.Files {
+				if err = copyInto(ctx, s.b.cli, tc.GetContainerID(), f); err != nil {
+					err = fmt.Errorf("copy %s: %w", f.Path, err)
+					break
+				}
+			}
+		}
+		if err == nil {
+			err = tc.Start(ctx)
+		}
+		if err != nil && tc != nil {
+			// Removed before a retry reuses the name.
 			_ = s.b.removeContainer(context.WithoutCancel(ctx), tc.GetContainerID())
 		}
+		return tc, err
+	})
+	if err != nil {
 		return nil, &errs.BackendError{Backend: Name, Op: "start", Target: spec.Name, Err: err}
 	}
 	dc, ok := tc.(*testcontainers.DockerContainer)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -15,19 +15,95 @@ import (
 	"github.com/cleanroomhq/cleanroom/errs"
 )
 
-// Stats takes one sample through the engine's stats API, one-shot: the
-// engine skips the second sample it otherwise takes to prime CPU deltas
-// (cleanroom computes deltas from its own samples).
+// Stats samples the container's kernel counters.
 //
-// One-shot does not make every call immediate. The engine gathers stats of
-// all containers in one collector loop that rests a second after each
-// round, and a request waits for the next round: a call made within a
-// second of another stats request to the same engine (for any container)
-// takes the rest of that second; an isolated call takes milliseconds.
+// When the engine runs on this machine, Stats reads the container's cgroup
+// files and its network namespace's /proc/PID/net/dev directly: the
+// kernel counters the engine would report, in well under a millisecond.
+// The engine is slow to ask: it gathers stats of all containers in one collector loop that rests
+// a second after each round, and a request waits for the next round, so a
+// call within a second of another stats request to the same engine (for
+// any container) takes the rest of that second. Sampling every step at its
+// start and end would add that second to every step.
 //
-// A container that is not running has no sample (the engine returns an
-// empty one); Stats then returns a *errs.BackendError.
+// Otherwise (an engine on another machine, files this process may not
+// read) Stats asks the engine, one-shot: the engine skips the second sample
+// it otherwise takes to prime CPU deltas (cleanroom computes deltas from
+// its own samples).
+//
+// A container that is not running has no sample; Stats then returns a
+// *errs.BackendError.
 func (c *dockerContainer) Stats(ctx context.Context) (backend.Stats, error) {
+	s, _, err := c.stats(ctx)
+	return s, err
+}
+
+// statsSource says where a sample came from, for tests.
+type statsSource string
+
+const (
+	fromCgroup statsSource = "cgroup files"
+	fromEngine statsSource = "engine API"
+)
+
+func (c *dockerContainer) stats(ctx context.Context) (backend.Stats, statsSource, error) {
+	hostMem, err := c.b.hostMemory(ctx)
+	if err != nil {
+		return backend.Stats{}, fromEngine, &errs.BackendError{Backend: Name, Op: "stats", Target: c.name, Err: err}
+	}
+	if files := c.cgroupFiles(ctx, hostMem); files != nil {
+		s, err := files.stats(hostMem)
+		if err == nil {
+			return s, fromCgroup, nil
+		}
+		// The container stopped, or restarted with another init
+		// process: find out again on the next call, and let the engine
+		// say what happened now.
+		c.forgetCgroup()
+	}
+	s, err := c.engineStats(ctx, hostMem)
+	return s, fromEngine, err
+}
+
+// cgroupFiles finds the container's cgroup files from its init process,
+// once per container (dockerContainer.cg); nil when they cannot be read,
+// which is remembered too: an engine elsewhere stays elsewhere.
+func (c *dockerContainer) cgroupFiles(ctx context.Context, hostMem int64) *cgroupFiles {
+	c.mu.Lock()
+	files, known := c.cg, c.cgKnown
+	c.mu.Unlock()
+	if known {
+		return files
+	}
+	res, err := c.b.cli.ContainerInspect(ctx, c.id, client.ContainerInspectOptions{})
+	if err != nil || res.Container.State == nil || !res.Container.State.Running || res.Container.State.Pid <= 0 {
+		return nil // the engine reports what is wrong; nothing to remember
+	}
+	files, err = resolveCgroup(os.DirFS("/"), res.Container.State.Pid, c.id)
+	if err == nil {
+		// Files found may still be unreadable: a runner in a container
+		// may see the engine's processes but not its cgroup filesystem.
+		if _, err = files.stats(hostMem); err != nil {
+			files = nil
+		}
+	} else {
+		files = nil
+	}
+	c.mu.Lock()
+	c.cg, c.cgKnown = files, true
+	c.mu.Unlock()
+	return files
+}
+
+// forgetCgroup makes the next sample look for the cgroup files again.
+func (c *dockerContainer) forgetCgroup() {
+	c.mu.Lock()
+	c.cg, c.cgKnown = nil, false
+	c.mu.Unlock()
+}
+
+// engineStats takes one sample through the engine's stats API.
+func (c *dockerContainer) engineStats(ctx context.Context, hostMem int64) (backend.Stats, error) {
 	res, err := c.b.cli.ContainerStats(ctx, c.id, client.ContainerStatsOptions{Stream: false, IncludePreviousSample: false})
 	if err != nil {
 		return backend.Stats{}, &errs.BackendError{Backend: Name, Op: "stats", Target: c.name, Err: err}
@@ -39,10 +115,6 @@ func (c *dockerContainer) Stats(ctx context.Context) (backend.Stats, error) {
 	}
 	if raw.Read.IsZero() {
 		return backend.Stats{}, &errs.BackendError{Backend: Name, Op: "stats", Target: c.name, Err: errNotRunning}
-	}
-	hostMem, err := c.b.hostMemory(ctx)
-	if err != nil {
-		return backend.Stats{}, &errs.BackendError{Backend: Name, Op: "stats", Target: c.name, Err: err}
 	}
 	return convertStats(raw, hostMem), nil
 }
@@ -72,6 +144,9 @@ func convertStats(raw container.StatsResponse, hostMem int64) backend.Stats {
 		// cgroup v2 has no failcnt; some engines pass memory.events on.
 		s.MemoryLimitHits = max(mem.Stats["oom"], mem.Stats["oom_kill"])
 	}
+	// Docker reports neither OOM kills nor refused forks; other engines
+	// may pass memory.events on. PidsLimitHits stays 0.
+	s.OOMKills = mem.Stats["oom_kill"]
 
 	for _, n := range raw.Networks {
 		s.NetRx += n.RxBytes
@@ -125,22 +200,21 @@ func clampInt64(v uint64) int64 {
 	return int64(v)
 }
 
-// hostMemories caches each engine's total memory, by daemon address: it
-// does not change while the engine runs, and asking on every sample would
-// add an engine call to every step.
-var hostMemories sync.Map // string → int64
-
+// hostMemory is the engine's total memory, asked once per Backend: it does
+// not change while the engine runs, and asking on every sample would add an
+// engine call to every step.
 func (b *Backend) hostMemory(ctx context.Context) (int64, error) {
-	key := b.cli.DaemonHost()
-	if v, ok := hostMemories.Load(key); ok {
-		return v.(int64), nil
+	b.memMu.Lock()
+	defer b.memMu.Unlock()
+	if b.memTotal > 0 {
+		return b.memTotal, nil
 	}
 	info, err := b.cli.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return 0, err
 	}
-	hostMemories.Store(key, info.Info.MemTotal)
-	return info.Info.MemTotal, nil
+	b.memTotal = info.Info.MemTotal
+	return b.memTotal, nil
 }
 
 // State inspects the container.

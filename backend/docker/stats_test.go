@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -31,9 +32,10 @@ const (
 // mib is one MiB.
 const mib = 1 << 20
 
-// TestStatsConversion covers what the engine here cannot show: block I/O
-// (this kernel accounts none to containers), cgroup v2 samples, and the
-// engine's ways of saying "unlimited".
+// TestStatsConversion covers the engine API path, which Stats takes only
+// when the cgroup files are out of reach (an engine on another machine),
+// so not here: block I/O (this kernel accounts none to containers), cgroup
+// v2 samples, and the engine's ways of saying "unlimited".
 func TestStatsConversion(t *testing.T) {
 	const host = 8 << 30
 	read := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
@@ -92,10 +94,67 @@ func TestStatsConversion(t *testing.T) {
 	}
 	got = convertStats(v2, host)
 	if got.Memory != 44*mib || got.MemoryPeak != 0 || got.MemoryLimit != 32*mib || got.MemoryLimitHits != 2 ||
-		got.BlockRead != 4096 || got.BlockWrite != 8192 {
-		t.Errorf("cgroup v2 sample: got %+v; want Memory %d (usage less inactive_file), no peak, limit %d, 2 limit hits, block I/O 4096/8192",
+		got.OOMKills != 2 || got.BlockRead != 4096 || got.BlockWrite != 8192 {
+		t.Errorf("cgroup v2 sample: got %+v; want Memory %d (usage less inactive_file), no peak, limit %d, 2 limit hits, 2 OOM kills, block I/O 4096/8192",
 			got, 44*mib, 32*mib)
 	}
+}
+
+// TestStatsFastPath: with the engine on this machine, Stats reads the
+// container's cgroup files, which agree with the engine's own sample taken
+// between two of them; and it asks the engine when the files are out of
+// reach.
+func TestStatsFastPath(t *testing.T) {
+	b, sess := statsSession(t)
+	c := startFor(t, sess, "fast", statsBusybox, "sleep", "86400")
+	limit(t, b, c, 64*mib, 64*mib, 50)
+	hostMem, err := b.hostMemory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	first := sample(t, c)
+	engine, err := c.engineStats(t.Context(), hostMem)
+	if err != nil {
+		t.Fatalf("engine API sample: %v", err)
+	}
+	last := sample(t, c)
+
+	counters := []struct {
+		name             string
+		first, eng, last uint64
+	}{
+		{"CPU", uint64(first.CPU), uint64(engine.CPU), uint64(last.CPU)},
+		{"MemoryPeak", uint64(first.MemoryPeak), uint64(engine.MemoryPeak), uint64(last.MemoryPeak)},
+		{"NetRx", first.NetRx, engine.NetRx, last.NetRx},
+		{"NetTx", first.NetTx, engine.NetTx, last.NetTx},
+		{"BlockRead", first.BlockRead, engine.BlockRead, last.BlockRead},
+		{"BlockWrite", first.BlockWrite, engine.BlockWrite, last.BlockWrite},
+		{"MemoryLimitHits", first.MemoryLimitHits, engine.MemoryLimitHits, last.MemoryLimitHits},
+	}
+	for _, k := range counters {
+		if k.first > k.eng || k.eng > k.last {
+			t.Errorf("%s: the engine's sample %d is not between the cgroup files' %d and %d", k.name, k.eng, k.first, k.last)
+		}
+	}
+	if last.MemoryLimit != engine.MemoryLimit || last.MemoryLimit != 64*mib ||
+		last.PidsLimit != engine.PidsLimit || last.PidsLimit != 50 || last.Pids != engine.Pids {
+		t.Errorf("limits and processes: cgroup files %+v, engine %+v; want both with limits %d and 50, the same Pids",
+			last, engine, 64*mib)
+	}
+	if d := last.Memory - engine.Memory; d < -mib || d > mib {
+		t.Errorf("Memory of an idle container: cgroup files %d, engine %d; want within 1 MiB", last.Memory, engine.Memory)
+	}
+
+	// Files out of reach, as for an engine on another machine.
+	c.mu.Lock()
+	c.cg, c.cgKnown = nil, true
+	c.mu.Unlock()
+	if s, src, err := c.stats(t.Context()); err != nil || src != fromEngine || s.Pids != last.Pids {
+		t.Errorf("Stats without the cgroup files: got %+v from the %s, error %v; want a sample from the %s", s, src, err, fromEngine)
+	}
+	c.forgetCgroup()
+	sample(t, c) // back on the cgroup files
 }
 
 // TestStatsMemory: perl holding a 100 MiB string shows in Memory and
@@ -235,7 +294,8 @@ func TestStatsOOMKilledContainer(t *testing.T) {
 
 // TestStatsOOMKilledExec: a command exec'd in a limited container that
 // outgrows the limit is killed (exit code 137) while the container runs on.
-// The container's State does not say so while it runs (OOMKilled is false).
+// The container's State does not say so while it runs (OOMKilled is false);
+// OOMKills does, from the memory cgroup's count of OOM kills.
 //
 // Whether MemoryLimitHits shows it depends on the swap limit. The engine
 // reports cgroup v1's memory.failcnt; the kernel charges memory+swap first,
@@ -270,8 +330,15 @@ func TestStatsOOMKilledExec(t *testing.T) {
 				t.Errorf("exit code of an exec'd process over the memory limit: got %d (stdout %q, stderr %q), want 137", res.ExitCode, res.Stdout, res.Stderr)
 			}
 			after := sample(t, c)
-			t.Logf("exec exit %d; MemoryLimitHits %d -> %d; MemoryPeak %d of limit %d",
-				res.ExitCode, before.MemoryLimitHits, after.MemoryLimitHits, after.MemoryPeak, after.MemoryLimit)
+			t.Logf("exec exit %d; MemoryLimitHits %d -> %d; OOMKills %d -> %d; MemoryPeak %d of limit %d",
+				res.ExitCode, before.MemoryLimitHits, after.MemoryLimitHits, before.OOMKills, after.OOMKills, after.MemoryPeak, after.MemoryLimit)
+			// The kill is counted whatever the swap limit.
+			if before.OOMKills != 0 || after.OOMKills < 1 {
+				t.Errorf("OOMKills across the exec: %d then %d, want 0 then at least 1", before.OOMKills, after.OOMKills)
+			}
+			if u := backend.Between(before, after, 0, 0, 2); u.OOMKills < 1 {
+				t.Errorf("Usage.OOMKills across the exec: got %d, want at least 1", u.OOMKills)
+			}
 			if tc.hitsAreCounted && after.MemoryLimitHits <= before.MemoryLimitHits {
 				t.Errorf("MemoryLimitHits across the exec: %d then %d, want growth", before.MemoryLimitHits, after.MemoryLimitHits)
 			}
@@ -292,6 +359,36 @@ func TestStatsOOMKilledExec(t *testing.T) {
 			}
 			t.Logf("after Stop(0): OOMKilled %v, ExitCode %d", st.OOMKilled, st.ExitCode)
 		})
+	}
+}
+
+// TestStatsPidsLimitHits: forks refused by the process limit are counted.
+func TestStatsPidsLimitHits(t *testing.T) {
+	b, sess := statsSession(t)
+	c := startFor(t, sess, "forker", statsBusybox, "sleep", "86400")
+	limit(t, b, c, 0, 0, 32)
+
+	before := sample(t, c)
+	if before.PidsLimitHits != 0 || before.PidsLimit != 32 {
+		t.Errorf("before forking: got PidsLimitHits %d, PidsLimit %d; want 0, 32", before.PidsLimitHits, before.PidsLimit)
+	}
+	// The sleeps must not hold the exec's output open, or Exec waits for
+	// them.
+	res, err := c.Exec(t.Context(), backend.ExecSpec{
+		Cmd:     []string{"sh", "-c", `i=0; while [ $i -lt 100 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done`},
+		Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	after := sample(t, c)
+	t.Logf("exec exit %d, stderr %q; Pids %d; PidsLimitHits %d", res.ExitCode, res.Stderr, after.Pids, after.PidsLimitHits)
+	if after.PidsLimitHits < 1 || after.Pids > 32 {
+		t.Errorf("after starting 100 sleeps under a limit of 32: got PidsLimitHits %d, Pids %d; want at least 1, at most 32",
+			after.PidsLimitHits, after.Pids)
+	}
+	if u := backend.Between(before, after, 0, 0, 2); u.PidsLimitHits != after.PidsLimitHits-before.PidsLimitHits {
+		t.Errorf("Usage.PidsLimitHits: got %d, want %d", u.PidsLimitHits, after.PidsLimitHits-before.PidsLimitHits)
 	}
 }
 
@@ -324,10 +421,11 @@ func TestStateLifecycle(t *testing.T) {
 	}
 }
 
-// BenchmarkStats measures one Stats call (and one State call for
-// comparison). The engine's stats collector runs once a second for all
-// containers, so calls back to back each wait for its next round, while
-// calls more than a second apart do not.
+// BenchmarkStats measures one Stats call, which reads the cgroup files,
+// against one call to the engine's stats API and one State call. The
+// engine's stats collector runs once a second for all containers, so API
+// calls back to back each wait for its next round, while calls more than a
+// second apart do not.
 //
 //	go test -run '^$' -bench Stats -benchtime 20x ./backend/docker/
 func BenchmarkStats(b *testing.B) {
@@ -342,6 +440,10 @@ func BenchmarkStats(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := started.(*dockerContainer)
+	hostMem, err := bk.hostMemory(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	measure := func(b *testing.B, gap time.Duration, call func() error) {
 		var took []time.Duration
@@ -359,9 +461,18 @@ func BenchmarkStats(b *testing.B) {
 		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "median-ms")
 		b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "max-ms")
 	}
-	stats := func() error { _, err := c.Stats(b.Context()); return err }
-	b.Run("back-to-back", func(b *testing.B) { measure(b, 0, stats) })
-	b.Run("spaced-1.1s", func(b *testing.B) { measure(b, 1100*time.Millisecond, stats) })
+	b.Run("cgroup-files", func(b *testing.B) {
+		measure(b, 0, func() error {
+			_, src, err := c.stats(b.Context())
+			if err == nil && src != fromCgroup && engineIsLocal(bk) {
+				err = fmt.Errorf("sample from the %s, want the %s", src, fromCgroup)
+			}
+			return err
+		})
+	})
+	engine := func() error { _, err := c.engineStats(b.Context(), hostMem); return err }
+	b.Run("engine-back-to-back", func(b *testing.B) { measure(b, 0, engine) })
+	b.Run("engine-spaced-1.1s", func(b *testing.B) { measure(b, 1100*time.Millisecond, engine) })
 	b.Run("state", func(b *testing.B) {
 		measure(b, 0, func() error { _, err := c.State(b.Context()); return err })
 	})
@@ -430,13 +541,26 @@ func limit(t *testing.T, b *Backend, c *dockerContainer, memory, swap, pids int6
 	}
 }
 
+// sample takes a sample that must come from the cgroup files when the
+// engine runs on this machine, as it does in the development setup
+// (scripts/docker-up.sh).
 func sample(t *testing.T, c *dockerContainer) backend.Stats {
 	t.Helper()
-	s, err := c.Stats(t.Context())
+	s, src, err := c.stats(t.Context())
 	if err != nil {
 		t.Fatalf("Stats(%s): %v", c.name, err)
 	}
+	if src != fromCgroup && engineIsLocal(c.b) {
+		t.Errorf("Stats(%s) came from the %s, want the %s: the engine runs on this machine", c.name, src, fromCgroup)
+	}
 	return s
+}
+
+// engineIsLocal tells whether the engine should be on this machine: a Linux
+// engine behind a Unix socket. (Docker Desktop's is not, it runs in a VM:
+// the tests fail there saying the sample came from the engine API.)
+func engineIsLocal(b *Backend) bool {
+	return runtime.GOOS == "linux" && strings.HasPrefix(b.cli.DaemonHost(), "unix://")
 }
 
 func stateOf(t *testing.T, c *dockerContainer) backend.State {

@@ -113,6 +113,39 @@ func (c *console) StepFinished(s *report.Suite, sc *report.Scenario, st *report.
 			c.printf("        %s\n", c.paint(dim, line))
 		}
 	}
+	if c.verbose && st.Resources != nil {
+		c.printf("        %s\n", c.paint(dim, "resources: "+resourceLine(st.Resources)))
+	}
+	for _, n := range st.Notes {
+		c.printf("        %s\n", c.paint(yellow, "note: "+n))
+	}
+}
+
+// resourceLine summarizes a step's usage: "cpu 0.12s, memory 12.3MiB of
+// 256MiB, pids 3 of 128, net 1.2KiB in / 800B out".
+func resourceLine(r *report.Resources) string {
+	of := func(v, limit int64, f func(int64) string) string {
+		if limit > 0 {
+			return f(v) + " of " + f(limit)
+		}
+		return f(v)
+	}
+	itoa := func(n int64) string { return fmt.Sprint(n) }
+	return fmt.Sprintf("cpu %.2fs, memory %s, pids %s, net %s in / %s out",
+		r.CPUSeconds, of(r.MemoryPeakBytes, r.MemoryLimitBytes, bytesText), of(r.PidsPeak, r.PidsLimit, itoa),
+		bytesText(int64(r.NetRxBytes)), bytesText(int64(r.NetTxBytes)))
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
 }
 
 func (c *console) ScenarioFinished(s *report.Suite, sc *report.Scenario) {

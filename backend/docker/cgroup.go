@@ -1,0 +1,323 @@
+package docker
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cleanroomhq/cleanroom/backend"
+)
+
+// cgroupFiles locates one container's accounting files: the kernel
+// counters the engine's stats API reports, read without the engine. Paths
+// are relative to the root of fsys, the machine's root directory outside
+// tests.
+type cgroupFiles struct {
+	fsys        fs.FS
+	containerID string
+	pid         int  // the container's init process, for its network namespace
+	v2          bool // one directory for all controllers
+	// Directories of the container's cgroup per controller; on cgroup v1
+	// "" for a controller the container is not in (its counters read 0).
+	memory, cpu, pids, blkio string
+}
+
+// cgroupRoot is where cgroup filesystems are mounted: on cgroup v1 one
+// directory per controller, on v2 the unified hierarchy itself.
+const cgroupRoot = "sys/fs/cgroup"
+
+// resolveCgroup finds the cgroup of host process pid, the init process of
+// the container containerID. It fails when the process's cgroup does not
+// name the container: the engine runs on another machine (its PIDs mean
+// nothing here), or the process has exited and its PID was reused.
+func resolveCgroup(fsys fs.FS, pid int, containerID string) (*cgroupFiles, error) {
+	b, err := fs.ReadFile(fsys, procFile(pid, "cgroup"))
+	if err != nil {
+		return nil, err
+	}
+	paths := parseProcCgroup(string(b))
+	f := &cgroupFiles{fsys: fsys, containerID: containerID, pid: pid}
+	var own string // the path of the memory cgroup
+	if p, ok := paths["memory"]; ok {
+		// cgroup v1, possibly beside an empty v2 hierarchy (systemd's
+		// "hybrid" layout): the memory controller decides.
+		own = p
+		dir := func(controller string) string {
+			if p, ok := paths[controller]; ok {
+				return path.Join(cgroupRoot, controller, p)
+			}
+			return ""
+		}
+		f.memory, f.cpu, f.pids, f.blkio = dir("memory"), dir("cpuacct"), dir("pids"), dir("blkio")
+	} else if p, ok := paths[""]; ok {
+		own = p
+		dir := path.Join(cgroupRoot, p)
+		f.v2 = true
+		f.memory, f.cpu, f.pids, f.blkio = dir, dir, dir, dir
+	} else {
+		return nil, fmt.Errorf("process %d has no memory cgroup", pid)
+	}
+	switch {
+	case strings.HasPrefix(own, "/.."):
+		// Outside this process's cgroup namespace, and so outside the
+		// cgroup filesystem mounted here.
+		return nil, fmt.Errorf("process %d is in cgroup %s, outside this cgroup namespace", pid, own)
+	case !strings.Contains(own, containerID):
+		return nil, fmt.Errorf("process %d is not in the container's cgroup (its memory cgroup is %s)", pid, own)
+	}
+	return f, nil
+}
+
+func procFile(pid int, name string) string { return fmt.Sprintf("proc/%d/%s", pid, name) }
+
+// stats reads one sample. hostMem is the machine's memory, which, like the
+// engine, cleanroom takes as no memory limit at all (0: unknown).
+//
+// The files of a stopped container are gone (the engine removes its
+// cgroup), and so is its init process: stats then fails.
+func (f *cgroupFiles) stats(hostMem int64) (backend.Stats, error) {
+	r := cgroupReader{fsys: f.fsys}
+	s := backend.Stats{At: time.Now()}
+	if f.v2 {
+		f.readV2(&r, &s, hostMem)
+	} else {
+		f.readV1(&r, &s, hostMem)
+	}
+	s.NetRx, s.NetTx = parseNetDev(r.file("", procFile(f.pid, "net/dev")))
+	if r.err != nil {
+		return backend.Stats{}, r.err
+	}
+	// Last, so that a PID reused after the reads above is caught too.
+	if own := r.file("", procFile(f.pid, "cgroup")); r.err != nil || !strings.Contains(own, f.containerID) {
+		return backend.Stats{}, errors.Join(fmt.Errorf("process %d no longer runs in the container", f.pid), r.err)
+	}
+	return s, nil
+}
+
+// readV1 reads the files of the cgroup v1 controllers memory, cpuacct,
+// pids and blkio.
+func (f *cgroupFiles) readV1(r *cgroupReader, s *backend.Stats, hostMem int64) {
+	usage := r.number(f.memory, "memory.usage_in_bytes")
+	s.Memory = clampInt64(inUse(usage, field(r.file(f.memory, "memory.stat"), "total_inactive_file")))
+	s.MemoryPeak = clampInt64(r.number(f.memory, "memory.max_usage_in_bytes"))
+	s.MemoryLimit = limitOrZero(r.limit(f.memory, "memory.limit_in_bytes"), hostMem)
+	// failcnt counts every charge that reached the limit, also those that
+	// reclaiming page cache satisfied.
+	s.MemoryLimitHits = r.number(f.memory, "memory.failcnt")
+	s.OOMKills = field(r.optional(f.memory, "memory.oom_control"), "oom_kill") // Linux 4.13+
+	s.CPU = time.Duration(r.number(f.cpu, "cpuacct.usage"))
+	f.readPids(r, s)
+	s.BlockRead, s.BlockWrite = parseBlkio(r.optional(f.blkio, "blkio.throttle.io_service_bytes"))
+}
+
+// readV2 reads the files of the unified hierarchy.
+func (f *cgroupFiles) readV2(r *cgroupReader, s *backend.Stats, hostMem int64) {
+	dir := f.memory
+	usage := r.number(dir, "memory.current")
+	s.Memory = clampInt64(inUse(usage, field(r.file(dir, "memory.stat"), "inactive_file")))
+	if peak := r.optional(dir, "memory.peak"); peak != "" { // Linux 5.19+
+		v, err := parseNumber(peak)
+		r.fail(err)
+		s.MemoryPeak = clampInt64(v)
+	}
+	s.MemoryLimit = limitOrZero(r.limit(dir, "memory.max"), hostMem)
+	// "max" counts the charges that reached the limit, as v1's failcnt
+	// does; the engine reports "oom" (reclaim failed) as its failcnt.
+	events := r.file(dir, "memory.events")
+	s.MemoryLimitHits = field(events, "max")
+	s.OOMKills = field(events, "oom_kill")
+	s.CPU = time.Duration(field(r.file(dir, "cpu.stat"), "usage_usec")) * time.Microsecond
+	f.readPids(r, s)
+	s.BlockRead, s.BlockWrite = parseIOStat(r.optional(dir, "io.stat"))
+}
+
+// readPids reads the pids controller, whose files are the same under v1
+// and v2. Without the controller the counts are 0, as the engine's are.
+func (f *cgroupFiles) readPids(r *cgroupReader, s *backend.Stats) {
+	if cur := r.optional(f.pids, "pids.current"); cur != "" {
+		v, err := parseNumber(cur)
+		r.fail(err)
+		s.Pids = clampInt64(v)
+	}
+	if lim := r.optional(f.pids, "pids.max"); lim != "" {
+		v, err := parseLimit(lim)
+		r.fail(err)
+		s.PidsLimit = limitOrZero(v, 0)
+	}
+	s.PidsLimitHits = field(r.optional(f.pids, "pids.events"), "max")
+}
+
+// cgroupReader reads files and keeps the first error, so that a sample
+// reads as a list of fields.
+type cgroupReader struct {
+	fsys fs.FS
+	err  error
+}
+
+func (r *cgroupReader) fail(err error) {
+	if r.err == nil && err != nil {
+		r.err = err
+	}
+}
+
+// file reads a file that every kernel has.
+func (r *cgroupReader) file(dir, name string) string {
+	if r.err != nil {
+		return ""
+	}
+	b, err := fs.ReadFile(r.fsys, path.Join(dir, name))
+	r.fail(err)
+	return string(b)
+}
+
+// optional reads a file that older kernels or an absent controller lack,
+// as "".
+func (r *cgroupReader) optional(dir, name string) string {
+	if r.err != nil || dir == "" {
+		return ""
+	}
+	b, err := fs.ReadFile(r.fsys, path.Join(dir, name))
+	if !errors.Is(err, fs.ErrNotExist) {
+		r.fail(err)
+	}
+	return string(b)
+}
+
+func (r *cgroupReader) number(dir, name string) uint64 {
+	v, err := parseNumber(r.file(dir, name))
+	if r.err == nil && err != nil {
+		r.err = fmt.Errorf("%s: %w", path.Join(dir, name), err)
+	}
+	return v
+}
+
+func (r *cgroupReader) limit(dir, name string) uint64 {
+	v, err := parseLimit(r.file(dir, name))
+	if r.err == nil && err != nil {
+		r.err = fmt.Errorf("%s: %w", path.Join(dir, name), err)
+	}
+	return v
+}
+
+// inUse follows `docker stats` (see memoryInUse).
+func inUse(usage, inactiveFile uint64) uint64 {
+	if inactiveFile < usage {
+		return usage - inactiveFile
+	}
+	return usage
+}
+
+// parseProcCgroup reads /proc/PID/cgroup: "hierarchy:controllers:path" per
+// line. It maps each cgroup v1 controller to its path, and "" to the path
+// in the v2 hierarchy (the line "0::path").
+func parseProcCgroup(content string) map[string]string {
+	paths := map[string]string{}
+	for line := range strings.Lines(content) {
+		parts := strings.SplitN(strings.TrimRight(line, "\n"), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			paths[""] = parts[2]
+			continue
+		}
+		for c := range strings.SplitSeq(parts[1], ",") {
+			paths[c] = parts[2]
+		}
+	}
+	return paths
+}
+
+// parseNumber reads a file holding one number.
+func parseNumber(content string) (uint64, error) {
+	return strconv.ParseUint(strings.TrimSpace(content), 10, 64)
+}
+
+// parseLimit reads a limit file, where cgroup v2 writes "max" for none.
+func parseLimit(content string) (uint64, error) {
+	if strings.TrimSpace(content) == "max" {
+		return math.MaxUint64, nil
+	}
+	return parseNumber(content)
+}
+
+// field reads key from a flat keyed file ("key value" lines: memory.stat,
+// memory.oom_control, memory.events, pids.events, cpu.stat); 0 when the
+// key is absent.
+func field(content, key string) uint64 {
+	for line := range strings.Lines(content) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if ok && k == key {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// parseBlkio sums the bytes read and written over all devices of cgroup
+// v1's blkio.throttle.io_service_bytes: "major:minor Op bytes" lines, and a
+// last line "Total bytes".
+func parseBlkio(content string) (read, write uint64) {
+	for line := range strings.Lines(content) {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		n, _ := strconv.ParseUint(f[2], 10, 64)
+		switch f[1] {
+		case "Read":
+			read += n
+		case "Write":
+			write += n
+		}
+	}
+	return read, write
+}
+
+// parseIOStat sums the bytes read and written over all devices of cgroup
+// v2's io.stat: "major:minor rbytes=N wbytes=N rios=N ..." lines.
+func parseIOStat(content string) (read, write uint64) {
+	for line := range strings.Lines(content) {
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseUint(v, 10, 64)
+			switch k {
+			case "rbytes":
+				read += n
+			case "wbytes":
+				write += n
+			}
+		}
+	}
+	return read, write
+}
+
+// parseNetDev sums the bytes received and sent over the interfaces of
+// /proc/PID/net/dev, loopback excluded, as the engine does: it reports the
+// interfaces it created. Two header lines, then "name: 16 counters", the
+// first of receiving and the ninth of sending being bytes.
+func parseNetDev(content string) (rx, tx uint64) {
+	for line := range strings.Lines(content) {
+		name, counters, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) == "lo" {
+			continue
+		}
+		f := strings.Fields(counters)
+		if len(f) < 9 {
+			continue
+		}
+		r, err1 := strconv.ParseUint(f[0], 10, 64)
+		t, err2 := strconv.ParseUint(f[8], 10, 64)
+		if err1 == nil && err2 == nil {
+			rx += r
+			tx += t
+		}
+	}
+	return rx, tx
+}
