@@ -46,11 +46,19 @@ func resolvePolicies(s *suite.Suite, project *suite.Policy) *policies {
 		services: map[string]policy.Effective{},
 		steps:    map[*suite.Step]policy.Effective{},
 	}
-	if project != nil {
-		ps.require = append(ps.require, project.Require...)
-	}
-	if s.Policy != nil {
-		ps.require = append(ps.require, s.Policy.Require...)
+	// A rule both the project and the suite require is checked once, at
+	// the project's position.
+	seen := map[string]bool{}
+	for _, p := range []*suite.Policy{project, s.Policy} {
+		if p == nil {
+			continue
+		}
+		for _, r := range p.Require {
+			if !seen[r.Value] {
+				seen[r.Value] = true
+				ps.require = append(ps.require, r)
+			}
+		}
 	}
 	for _, svc := range s.Services {
 		ps.services[svc.Name] = policy.Resolve(layer(project), layer(s.Policy), layer(svc.Policy))
@@ -151,7 +159,10 @@ func checkSuitePolicies(s *suite.Suite, project *suite.Policy) errs.ValidationEr
 					}
 				}
 			}
-			checkThresholds(add, origin, what, e, st.Pos)
+			if st.Policy != nil {
+				// A service's own thresholds were checked with the service.
+				checkThresholds(add, origin, what, e, st.Pos)
+			}
 			if limit := e.StepTimeout; limit > 0 && st.Timeout.IsSet() && st.Timeout.Value > limit {
 				add(st.Timeout.Pos.String(), "%s: timeout %s is longer than the policy's step_timeout %s (%s)", what, st.Timeout.Value, limit, origin(e, "step_timeout", st.Pos))
 			}

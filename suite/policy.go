@@ -271,7 +271,7 @@ func quote(s string) string { return `"` + s + `"` }
 // containerKeys are the policy keys that configure a container: they mean
 // nothing for a step that runs no container of its own.
 var containerKeys = []string{
-	"network", "read_only_rootfs", "tmpfs", "volumes",
+	"preset", "network", "read_only_rootfs", "tmpfs", "volumes",
 	"cap_drop", "cap_add", "no_new_privileges", "user",
 	"memory", "cpus", "pids",
 }
