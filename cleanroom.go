@@ -423,6 +423,9 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 		pol = e.policy
 	}
 	pol = pol.Grant(sp.Needs).WithFiles(filePaths(sp.Files))
+	if sp.User != "" {
+		pol.User = sp.User // the spec's user wins, and the audit says so
+	}
 	if pol.Memory > 0 && pol.Memory < sp.Needs.MinMemory {
 		return nil, &errs.PolicyError{Rule: "memory", Target: "service " + sp.Name,
 			Message: fmt.Sprintf("a memory limit of %s is below the %s the %s image needs to start", policy.FormatSize(pol.Memory), policy.FormatSize(sp.Needs.MinMemory), sp.Kind)}

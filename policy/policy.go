@@ -154,6 +154,12 @@ type Effective struct {
 	Origin map[string]string
 }
 
+// presetKeys are the keys a preset sets. A preset leaves the others — the
+// user, volumes, timeouts, thresholds, secrets — as the broader layers had
+// them: "this service is strict" says how its container is locked, not how
+// long its steps may take.
+var presetKeys = []string{"network", "read_only_rootfs", "tmpfs", "cap_drop", "cap_add", "no_new_privileges", "memory", "cpus", "pids"}
+
 // Resolve merges layers, least specific first (project, suite, service,
 // step; nil layers are skipped), starting from the standard preset. A layer
 // that names a preset puts that preset's values in place at its level —
@@ -179,11 +185,13 @@ func (e *Effective) apply(l *Layer) {
 	set := func(key string) { e.Origin[key] = l.Pos[key] }
 	if l.Preset != nil {
 		if p, ok := Preset(*l.Preset); ok {
-			p.Secrets, p.Redact = e.Secrets, e.Redact
-			e.Policy = p
-			// Every value now comes from the preset this layer named.
-			for k := range e.Origin {
-				if k != "secrets" && k != "redact" {
+			e.Preset = p.Preset
+			e.Network, e.ReadOnlyRootfs, e.Tmpfs = p.Network, p.ReadOnlyRootfs, p.Tmpfs
+			e.CapDrop, e.CapAdd, e.NoNewPrivileges = p.CapDrop, p.CapAdd, p.NoNewPrivileges
+			e.Memory, e.CPUs, e.Pids = p.Memory, p.CPUs, p.Pids
+			// Those values now come from the preset this layer named.
+			for _, k := range presetKeys {
+				if _, ok := e.Origin[k]; ok {
 					e.Origin[k] = l.Pos["preset"]
 				}
 			}
@@ -385,14 +393,21 @@ func (p Policy) WithFiles(paths []string) Policy {
 		return p
 	}
 	p = p.Clone()
+	inside := func(dir, mount string) bool { return dir == mount || strings.HasPrefix(dir, mount+"/") }
 	for _, f := range paths {
 		dir := path.Dir(f)
-		covered := slices.ContainsFunc(p.Volumes, func(v string) bool {
-			return dir == v || strings.HasPrefix(dir, v+"/")
-		})
-		if !covered && dir != "/" {
-			p.Volumes = append(p.Volumes, dir)
+		if dir == "/" || slices.ContainsFunc(p.Volumes, func(v string) bool { return inside(dir, v) }) {
+			continue // "/" cannot be a volume: the start fails, saying so
 		}
+		// A tmpfs is mounted only at start, over anything copied before:
+		// the directory becomes a volume instead of that tmpfs.
+		for t := range p.Tmpfs {
+			if inside(dir, t) {
+				delete(p.Tmpfs, t)
+				dir = t
+			}
+		}
+		p.Volumes = append(p.Volumes, dir)
 	}
 	return p
 }

@@ -3,6 +3,8 @@ package policy_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -814,5 +816,59 @@ func TestClone(t *testing.T) {
 	c.Redact[0] = "changed"
 	if after := show(p); after != before {
 		t.Errorf("changing a clone changed the original:\nexpected %s\n     got %s", before, after)
+	}
+}
+
+// A preset says how a container is locked; it leaves what broader layers
+// said about users, volumes, timeouts and thresholds alone.
+func TestResolvePresetKeepsRunnerLimits(t *testing.T) {
+	project := &policy.Layer{
+		StepTimeout: ptr(10 * time.Second), MaxMemory: ptr(int64(64 << 20)), User: ptr("1000"),
+		Memory: ptr(int64(1 << 30)),
+		Pos:    map[string]string{"step_timeout": "p:1:1", "max_memory": "p:2:1", "user": "p:3:1", "memory": "p:4:1"},
+	}
+	service := &policy.Layer{Preset: ptr(policy.Strict), Pos: map[string]string{"preset": "s:1:1"}}
+	e := policy.Resolve(project, service)
+	if e.StepTimeout != 10*time.Second || e.MaxMemory != 64<<20 || e.User != "1000" {
+		t.Errorf("step_timeout %s, max_memory %d, user %q: expected the project's 10s, 64MiB, 1000", e.StepTimeout, e.MaxMemory, e.User)
+	}
+	if e.Memory != 512<<20 || e.Origin["memory"] != "s:1:1" {
+		t.Errorf("memory %d from %q: expected strict's 512MiB from the preset at s:1:1", e.Memory, e.Origin["memory"])
+	}
+	if e.Origin["step_timeout"] != "p:1:1" {
+		t.Errorf("step_timeout from %q, expected p:1:1", e.Origin["step_timeout"])
+	}
+}
+
+func TestWithFiles(t *testing.T) {
+	strict, _ := policy.Preset(policy.Strict)
+	tests := []struct {
+		name        string
+		p           policy.Policy
+		paths       []string
+		wantVolumes []string
+		wantTmpfs   []string
+	}{
+		{"writable root needs nothing", policy.Policy{}, []string{"/www/index.html"}, nil, nil},
+		{"a directory becomes a volume, once", strict, []string{"/www/a", "/www/b", "/etc/app/c.conf"}, []string{"/www", "/etc/app"}, []string{"/tmp"}},
+		{"inside a volume already", policy.Policy{ReadOnlyRootfs: true, Volumes: []string{"/data"}}, []string{"/data/x/y"}, []string{"/data"}, nil},
+		{"a tmpfs becomes a volume", strict, []string{"/tmp/seed/x"}, []string{"/tmp"}, nil},
+		{"the root cannot be a volume", strict, []string{"/x"}, nil, []string{"/tmp"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tt.p.Clone()
+			got := tt.p.WithFiles(tt.paths)
+			if !slices.Equal(got.Volumes, tt.wantVolumes) {
+				t.Errorf("volumes %q, expected %q", got.Volumes, tt.wantVolumes)
+			}
+			tmpfs := slices.Sorted(maps.Keys(got.Tmpfs))
+			if !slices.Equal(tmpfs, tt.wantTmpfs) {
+				t.Errorf("tmpfs %q, expected %q", tmpfs, tt.wantTmpfs)
+			}
+			if !reflect.DeepEqual(tt.p, before) {
+				t.Errorf("WithFiles changed its receiver: %+v, was %+v", tt.p, before)
+			}
+		})
 	}
 }

@@ -82,7 +82,10 @@ func (sr *suiteRun) judgeResources(st *suite.Step, rep *report.Step, out *outcom
 	during := fmt.Sprintf("in %s during step %q", where, st.Name.Value)
 	e := sr.pol.steps[st]
 
-	if out.exec != nil && out.exec.ExitCode == 137 && (u.OOMKilled || u.OOMKills > 0) {
+	// The kernel's OOM-kill count says it for sure; an engine that does not
+	// report it (a remote one) still shows the memory peak at the limit.
+	atLimit := u.MemoryLimit > 0 && u.MemoryPeak >= u.MemoryLimit-(1<<20)
+	if out.exec != nil && out.exec.ExitCode == 137 && (u.OOMKilled || u.OOMKills > 0 || atLimit) {
 		limit := u.MemoryLimit
 		if limit == 0 {
 			limit = e.Memory
@@ -106,7 +109,11 @@ func (sr *suiteRun) judgeResources(st *suite.Step, rep *report.Step, out *outcom
 		if limit == 0 {
 			limit = e.Pids
 		}
-		rep.Notes = append(rep.Notes, fmt.Sprintf("process limit reached (pids %d) %s: %d fork(s) refused", limit, during, u.PidsLimitHits))
+		note := fmt.Sprintf("process limit reached (pids %d) %s", limit, during)
+		if u.PidsLimitHits > 0 {
+			note += fmt.Sprintf(": %d fork(s) refused", u.PidsLimitHits)
+		}
+		rep.Notes = append(rep.Notes, note)
 	}
 }
 
@@ -255,7 +262,7 @@ type AuditRecord struct {
 	Suite     string        `json:"suite"`
 	File      string        `json:"file"`
 	Session   string        `json:"session_id"`
-	Container string        `json:"container"` // service name, or scenario/step of a one-shot
+	Container string        `json:"container"` // service name, or the step name of a one-shot
 	Kind      string        `json:"kind"`      // "service" or "one-shot"
 	Image     string        `json:"image"`
 	Policy    policy.Policy `json:"policy"`
