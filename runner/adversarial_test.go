@@ -426,3 +426,101 @@ func containsAny(list []string, sub string) bool {
 	}
 	return false
 }
+
+// A service whose process lives on but stops answering its readiness check
+// is unhealthy: restart = "on-failure" brings it back before the next
+// scenario.
+func TestServiceUnhealthyRestarted(t *testing.T) {
+	t.Parallel()
+	s := runText(t, "unhealthy", `
+[services.web]
+type = "generic"
+image = "busybox"
+command = ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www && echo up && while true; do sleep 1; done"]
+ports = [8080]
+wait = { http = "/", port = 8080 }
+restart = "on-failure"
+max_restarts = 1
+
+[[scenario]]
+name = "break it"
+
+[[scenario.step]]
+name = "stop the server"
+service = "web"
+exec = ["killall", "httpd"]
+
+[[scenario]]
+name = "served again"
+
+[[scenario.step]]
+name = "page"
+http = { service = "web", path = "/" }
+expect = { status = 200, body = "ok\n" }
+`)
+	if s.Scenarios[0].Status != report.Passed {
+		t.Fatalf("break it: %s %s", s.Scenarios[0].Status, s.Scenarios[0].Steps[0].Error)
+	}
+	if after := s.Scenarios[1]; after.Status != report.Passed {
+		t.Fatalf("served again: %s %s: want the unhealthy service restarted", after.Status, after.Error)
+	}
+	if got := s.Services[0].Restarts; got != 1 {
+		t.Errorf("restarts = %d, want 1", got)
+	}
+}
+
+// Thresholds fail a step that stayed within the limits but used more than
+// the suite allows, with a resource error naming what and where.
+func TestThresholds(t *testing.T) {
+	t.Parallel()
+	suiteWith := func(pol string) string {
+		return fmt.Sprintf(`
+[services.box]
+type = "generic"
+image = "postgres:15"
+command = ["sleep", "3600"]
+
+[[scenario]]
+name = "s"
+
+[[scenario.step]]
+name = "allocate"
+service = "box"
+exec = ["perl", "-e", '$x = "a" x (96*1024*1024); sleep 1; print "done\n"']
+policy = { %s }
+continue_on_failure = true
+
+[[scenario.step]]
+name = "spin"
+service = "box"
+exec = ["perl", "-e", '$i = 0; $i++ while $i < 20_000_000; print "done\n"']
+policy = { %s }
+`, strings.Split(pol, "|")[0], strings.Split(pol, "|")[1])
+	}
+	t.Run("exceeded", func(t *testing.T) {
+		t.Parallel()
+		s := runText(t, "thresholds-on", suiteWith(`max_memory = "32MiB"|max_cpu_seconds = 0.2`))
+		mem, cpu := s.Scenarios[0].Steps[0], s.Scenarios[0].Steps[1]
+		if want := `above max_memory 32MiB in service box during step "allocate"`; mem.Status != report.Failed || !strings.Contains(mem.Error, want) {
+			t.Errorf("allocate: %s %q: want %q", mem.Status, mem.Error, want)
+		}
+		if want := `above max_cpu_seconds 0.2, in service box during step "spin"`; cpu.Status != report.Failed || !strings.Contains(cpu.Error, want) {
+			t.Errorf("spin: %s %q: want %q", cpu.Status, cpu.Error, want)
+		}
+	})
+	t.Run("within", func(t *testing.T) {
+		t.Parallel()
+		s := runText(t, "thresholds-off", suiteWith(`max_memory = "512MiB"|max_cpu_seconds = 30`))
+		for _, st := range s.Scenarios[0].Steps {
+			if st.Status != report.Passed {
+				t.Errorf("%s: %s %q: want it to pass within its thresholds", st.Name, st.Status, st.Error)
+			}
+			if st.Resources == nil || st.Resources.Samples < 2 {
+				t.Errorf("%s: resources %+v: want samples at both ends", st.Name, st.Resources)
+			}
+		}
+		if cpu := s.Scenarios[0].Steps[1].Resources; cpu != nil && cpu.CPUSeconds < 0.5 {
+			t.Errorf("spin used %.2f CPU seconds, want the second or so a 20-million-step loop takes", cpu.CPUSeconds)
+		}
+	})
+}

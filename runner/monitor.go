@@ -242,12 +242,17 @@ func (sr *suiteRun) recoverServices(ctx context.Context) error {
 }
 
 // recheck runs a service's readiness check once more, briefly: a service
-// that answered before and does not now is unhealthy.
+// that answered before and does not within recheckTimeout is unhealthy.
 func recheck(ctx context.Context, r *running) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, recheckTimeout)
 	defer cancel()
 	return r.spec.Ready.Wait(ctx, r.inst.Container)
 }
+
+// recheckTimeout bounds the readiness check of an on-failure service
+// before each scenario: it answered at start, so it has no start-up to wait
+// out now.
+const recheckTimeout = 2 * time.Second
 
 // auditLog writes one JSON line per container to Options.Audit.
 type auditLog struct {

@@ -238,19 +238,8 @@ func (sr *suiteRun) prepareReset(ctx context.Context, r *running) error {
 // reset restores every service's clean state before a scenario, after
 // bringing back those that failed (see recoverServices).
 func (sr *suiteRun) reset(ctx context.Context) error {
-	restarted := map[string]bool{}
-	for _, r := range sr.services {
-		restarted[r.decl.Name] = false
-	}
-	before := map[string]int{}
-	for name, r := range sr.services {
-		before[name] = r.rep.Restarts
-	}
 	if err := sr.recoverServices(ctx); err != nil {
 		return err
-	}
-	for name, r := range sr.services {
-		restarted[name] = r.rep.Restarts > before[name]
 	}
 	for _, decl := range sr.suite.Services {
 		r := sr.services[decl.Name]
@@ -263,7 +252,7 @@ func (sr *suiteRun) reset(ctx context.Context) error {
 			if err := r.redis.FlushAll(ctx); err != nil {
 				return fmt.Errorf("reset %s: %w", decl.Name, err)
 			}
-		case decl.Restart.Value == suite.RestartPerScenario && !restarted[decl.Name]:
+		case decl.Restart.Value == suite.RestartPerScenario:
 			if err := sr.restart(ctx, r); err != nil {
 				return fmt.Errorf("restart %s: %w", decl.Name, err)
 			}

@@ -35,6 +35,16 @@ cleanroom: 3 files, 3 errors
 `,
 		},
 		{
+			// Compliance rules are checked before anything starts, by
+			// validate as by run.
+			name: "compliance rules",
+			args: []string{"validate", "testdata/validate/policy"},
+			code: 2,
+			stderr: `testdata/validate/policy/noncompliant.cleanroom.toml:2:12: compliance rule read_only_rootfs: step "one-shot" of scenario "s" (a one-shot container) breaks it: its root file system is writable (set read_only_rootfs = true) (testdata/validate/policy/noncompliant.cleanroom.toml:14:1)
+cleanroom: 1 error
+`,
+		},
+		{
 			name: "missing path",
 			args: []string{"validate", "testdata/validate/nope"},
 			code: 2,
