@@ -33,7 +33,7 @@ func TestRunInterrupt(t *testing.T) {
 		t.Skip("runs containers")
 	}
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.Command(os.Args[0], "run", "--jobs", "1", "--seed", "99", "--report-json", jsonPath, "testdata/e2e/interrupt")
+	cmd := exec.Command(os.Args[0], "run", "--jobs", "1", "--seed", "99", "--out", t.TempDir(), "--report-json", jsonPath, "testdata/e2e/interrupt")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

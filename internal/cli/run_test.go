@@ -3,15 +3,19 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/client"
 
+	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/report"
+	"github.com/cleanroomhq/cleanroom/runner"
 )
 
 // These tests run the real command against the real engine: they are the
@@ -19,6 +23,10 @@ import (
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	if len(args) > 0 && args[0] == "run" && !slices.Contains(args, "--out") {
+		// Not into the package's directory.
+		args = append([]string{"run", "--out", t.TempDir()}, args[1:]...)
+	}
 	var out, errOut bytes.Buffer
 	code = Main(args, &out, &errOut)
 	return code, out.String(), errOut.String()
@@ -44,7 +52,8 @@ func TestRunExamples(t *testing.T) {
 	}
 	dir := t.TempDir()
 	jsonPath, junitPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.xml")
-	code, stdout, stderr := runCLI(t, "run", "-j", "2", "--report-json", jsonPath, "--report-junit", junitPath, "../../examples")
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := runCLI(t, "run", "-j", "2", "--out", out, "--report-json", jsonPath, "--report-junit", junitPath, "../../examples")
 	if code != exitPassed {
 		t.Fatalf("exit code %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -78,6 +87,7 @@ func TestRunExamples(t *testing.T) {
 	if users := suites["users"]; users == nil || users.Seed != 42 {
 		t.Errorf("users suite seed: want 42 from the file, got %+v", users)
 	}
+	checkPolicyRecords(t, suites, filepath.Join(out, "audit.jsonl"))
 
 	// The JUnit report parses and has one testcase per scenario.
 	b, err := os.ReadFile(junitPath)
@@ -225,5 +235,48 @@ func assertNoSessionLeft(t *testing.T, run *report.Run) {
 		if len(cs.Items)+len(ns.Items) > 0 {
 			t.Errorf("suite %s left %d container(s) and %d network(s) of session %s", s.Name, len(cs.Items), len(ns.Items), s.Session)
 		}
+	}
+}
+
+// checkPolicyRecords: every service's effective policy is in the JSON report
+// and in the audit log, one line per container, and the locked-down example
+// ran strict with its resources measured.
+func checkPolicyRecords(t *testing.T, suites map[string]*report.Suite, auditPath string) {
+	t.Helper()
+	b, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]runner.AuditRecord{} // session/container → record
+	for line := range strings.Lines(string(b)) {
+		var rec runner.AuditRecord
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		audited[rec.Session+"/"+rec.Container] = rec
+	}
+	for _, s := range suites {
+		for _, svc := range s.Services {
+			rec, ok := audited[s.Session+"/"+svc.Name]
+			if !ok || rec.Kind != "service" || rec.Policy.Preset == "" {
+				t.Errorf("audit log: no record of service %s of suite %s (%+v)", svc.Name, s.Name, rec)
+			}
+			if svc.Policy == nil || svc.Policy.Network != policy.Isolated {
+				t.Errorf("report: service %s of suite %s has policy %+v, want the effective one", svc.Name, s.Name, svc.Policy)
+			}
+		}
+	}
+	locked := suites["locked-down"]
+	if locked == nil {
+		t.Fatal("the locked-down example did not run")
+	}
+	for _, svc := range locked.Services {
+		p := svc.Policy
+		if p.Preset != policy.Strict || !p.ReadOnlyRootfs || p.Memory == 0 || svc.Resources == nil || svc.Resources.Samples == 0 {
+			t.Errorf("locked-down service %s: policy %+v, resources %+v", svc.Name, p, svc.Resources)
+		}
+	}
+	if rec := audited[locked.Session+"/no network at all"]; rec.Kind != "one-shot" || rec.Policy.Network != policy.None {
+		t.Errorf("audit of the one-shot step under network none: %+v", rec)
 	}
 }
