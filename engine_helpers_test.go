@@ -77,6 +77,14 @@ func assertSessionGone(t testing.TB, cli *client.Client, session string) {
 	if len(cs) > 0 || len(ns) > 0 {
 		t.Errorf("session %s: want no containers and no networks left, got containers %v and networks %v", session, cs, ns)
 	}
+	f := client.Filters{}.Add("label", backend.LabelSession+"="+session)
+	vs, err := cli.VolumeList(context.Background(), client.VolumeListOptions{Filters: f})
+	if err != nil {
+		t.Fatalf("list volumes: %v", err)
+	}
+	if len(vs.Items) > 0 {
+		t.Errorf("session %s: want no volumes left, got %d", session, len(vs.Items))
+	}
 }
 
 // inspect returns the engine's view of a container; ok is false when the

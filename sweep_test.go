@@ -17,9 +17,12 @@ import (
 	"time"
 
 	"github.com/cleanroomhq/cleanroom"
+	"github.com/moby/moby/client"
+
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/backend/docker"
 	"github.com/cleanroomhq/cleanroom/internal/owner"
+	"github.com/cleanroomhq/cleanroom/policy"
 )
 
 // The sweep tests need a process that dies without cleaning up. They re-run
@@ -46,7 +49,12 @@ func TestHelperProcess(t *testing.T) {
 			t.Fatalf("New: %v", err)
 		}
 		defer env.Close(ctx) // only reached if nobody kills this process
-		insts, err := env.Start(ctx, sleeper("victim"))
+		// With a volume its policy declares, which the sweep must
+		// remove too.
+		victim := sleeper("victim")
+		victim.Policy, _ = policy.Preset(policy.Strict)
+		victim.Policy.Volumes = []string{"/data"}
+		insts, err := env.Start(ctx, victim)
 		if err != nil {
 			t.Fatalf("Start: %v", err)
 		}
@@ -178,11 +186,15 @@ func TestSweepRemovesSessionOfKilledProcess(t *testing.T) {
 	if _, ns := sessionResources(t, cli, h.session); len(ns) != 1 {
 		t.Fatalf("before the kill: want the helper's session network, got %v", ns)
 	}
+	vs, err := cli.VolumeList(t.Context(), client.VolumeListOptions{Filters: client.Filters{}.Add("label", backend.LabelSession+"="+h.session)})
+	if err != nil || len(vs.Items) != 1 {
+		t.Fatalf("before the kill: want the victim's volume labelled with the session, got %d (%v)", len(vs.Items), err)
+	}
 
 	if err := h.cmd.Process.Kill(); err != nil {
 		t.Fatalf("kill helper pid %d: %v", h.cmd.Process.Pid, err)
 	}
-	err := h.wait(t)
+	err = h.wait(t)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != -1 {
 		t.Fatalf("helper exit: want death by signal, got %v", err)

@@ -230,5 +230,6 @@ type SweepReport struct {
 	Containers []string
 	Networks   []string
 	Images     []string // images built by dead sessions (not kept ones)
+	Volumes    []string // volumes a policy declared, left by a removal cut short
 	Sessions   []string
 }

@@ -220,7 +220,9 @@ func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (bac
 		}
 		if _, err := b.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
 			errList = append(errList, &errs.BackendError{Backend: Name, Op: "remove volume", Target: v.Name, Err: err})
+			continue
 		}
+		rep.Volumes = append(rep.Volumes, v.Name)
 	}
 	// Last: the containers made from these images are gone by now.
 	imgs, err := b.removeImages(ctx, filter, judge)

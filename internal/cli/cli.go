@@ -76,8 +76,8 @@ the same sweep when it starts.`,
 			}
 			defer b.Close()
 			rep, err := b.Sweep(ctx, owner.Alive)
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %d container(s), %d network(s) and %d image(s) of %d dead session(s)\n",
-				len(rep.Containers), len(rep.Networks), len(rep.Images), len(rep.Sessions))
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d container(s), %d network(s), %d volume(s) and %d image(s) of %d dead session(s)\n",
+				len(rep.Containers), len(rep.Networks), len(rep.Volumes), len(rep.Images), len(rep.Sessions))
 			return err
 		},
 	}
