@@ -419,7 +419,7 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 	}
 	begin := time.Now()
 	pol := sp.Policy
-	if pol.Preset == "" {
+	if pol.IsZero() {
 		pol = e.policy
 	}
 	pol = pol.Grant(sp.Needs).WithFiles(filePaths(sp.Files))
@@ -568,7 +568,7 @@ func (e *Env) Close(ctx context.Context) error {
 func (e *Env) Run(ctx context.Context, spec backend.ContainerSpec, timeout time.Duration) (backend.ExecResult, error) {
 	spec.Image = config.MapImage(e.images, spec.Image)
 	spec.Pull = e.pull
-	if spec.Policy.Preset == "" {
+	if spec.Policy.IsZero() {
 		spec.Policy = e.policy
 	}
 	if spec.Name == "" {

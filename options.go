@@ -20,8 +20,8 @@ type settings struct {
 	policy     *policy.Policy
 }
 
-// WithPolicy sets the policy of every container whose spec names none
-// (service.Spec.Policy and backend.ContainerSpec.Policy with no Preset).
+// WithPolicy sets the policy of every container whose spec gives none
+// (a zero service.Spec.Policy or backend.ContainerSpec.Policy).
 // Without it they run under the project's [policy] in cleanroom.toml,
 // which starts from the "standard" preset: a private network with no route
 // out, no privilege escalation, a process limit. Build one with

@@ -49,8 +49,10 @@ type Sampler struct {
 	n       int
 	err     error
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	usage    Usage
 }
 
 // DefaultSampleInterval is how often a Sampler samples while a step runs.
@@ -106,16 +108,20 @@ func (s *Sampler) add(st Stats) {
 }
 
 // Stop takes a last sample (when the container still answers) and returns
-// the usage between the first sample and the last.
+// the usage between the first sample and the last. Later calls return the
+// same usage, so a deferred Stop is safe beside an explicit one.
 func (s *Sampler) Stop(ctx context.Context) Usage {
-	close(s.stop)
-	<-s.done
-	if st, err := s.c.Stats(ctx); err == nil {
-		s.add(st)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return Between(s.first, s.last, s.peakMem, s.peakPid, s.n)
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		if st, err := s.c.Stats(ctx); err == nil {
+			s.add(st)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.usage = Between(s.first, s.last, s.peakMem, s.peakPid, s.n)
+	})
+	return s.usage
 }
 
 // Between computes the usage between two samples of one container, given

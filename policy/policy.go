@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -101,7 +102,7 @@ type Layer struct {
 	MaxCPUSeconds   *float64
 	Secrets         []string
 	Redact          []string
-	// Require lists compliance rules (see Rules); only project and suite
+	// Require lists compliance rules (see RuleNames); only project and suite
 	// layers may set it.
 	Require []string
 
@@ -273,6 +274,10 @@ func (e *Effective) apply(l *Layer) {
 	}
 }
 
+// IsZero reports whether p is the zero Policy, which the Go API takes to
+// mean "no policy given: use the environment's".
+func (p Policy) IsZero() bool { return reflect.ValueOf(p).IsZero() }
+
 // DropsAll reports whether every capability is dropped.
 func (p Policy) DropsAll() bool {
 	return slices.ContainsFunc(p.CapDrop, func(c string) bool { return strings.EqualFold(c, "ALL") })
@@ -384,12 +389,14 @@ func (p Policy) Grant(n Needs) Policy {
 }
 
 // WithFiles returns p able to receive files at paths before the container
-// starts. An engine copies nothing into a read-only root file system (a
-// tmpfs is mounted only at start), but it does into a volume: each
-// directory that receives a file, and is not inside a volume already,
-// becomes a writable volume, which the effective policy then shows.
+// starts. An engine mounts a tmpfs only at start, over anything copied
+// there before, and it copies nothing into a read-only root file system —
+// but it does copy into a volume. So a tmpfs that would hide a file becomes
+// a volume instead (losing its size limit), and under a read-only root each
+// directory that receives a file becomes a writable volume. The effective
+// policy then shows those volumes.
 func (p Policy) WithFiles(paths []string) Policy {
-	if !p.ReadOnlyRootfs || len(paths) == 0 {
+	if len(paths) == 0 {
 		return p
 	}
 	p = p.Clone()
@@ -397,17 +404,18 @@ func (p Policy) WithFiles(paths []string) Policy {
 	for _, f := range paths {
 		dir := path.Dir(f)
 		if dir == "/" || slices.ContainsFunc(p.Volumes, func(v string) bool { return inside(dir, v) }) {
-			continue // "/" cannot be a volume: the start fails, saying so
+			continue // "/" cannot be a volume: a read-only start fails, saying so
 		}
-		// A tmpfs is mounted only at start, over anything copied before:
-		// the directory becomes a volume instead of that tmpfs.
+		hidden := false
 		for t := range p.Tmpfs {
 			if inside(dir, t) {
 				delete(p.Tmpfs, t)
-				dir = t
+				dir, hidden = t, true
 			}
 		}
-		p.Volumes = append(p.Volumes, dir)
+		if hidden || p.ReadOnlyRootfs {
+			p.Volumes = append(p.Volumes, dir)
+		}
 	}
 	return p
 }

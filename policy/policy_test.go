@@ -581,7 +581,7 @@ func TestRules(t *testing.T) {
 		t.Fatalf("RuleNames(): expected the rules this test covers, %q, got %q", want, got)
 	}
 	for name, checks := range tests {
-		r, ok := policy.Rules[name]
+		r, ok := policy.LookupRule(name)
 		if !ok {
 			t.Errorf("Rules[%q]: expected a rule, got none", name)
 			continue
@@ -850,6 +850,7 @@ func TestWithFiles(t *testing.T) {
 		wantTmpfs   []string
 	}{
 		{"writable root needs nothing", policy.Policy{}, []string{"/www/index.html"}, nil, nil},
+		{"a tmpfs would hide the file, even on a writable root", policy.Policy{Tmpfs: map[string]int64{"/tmp": 0, "/run": 0}}, []string{"/tmp/x"}, []string{"/tmp"}, []string{"/run"}},
 		{"a directory becomes a volume, once", strict, []string{"/www/a", "/www/b", "/etc/app/c.conf"}, []string{"/www", "/etc/app"}, []string{"/tmp"}},
 		{"inside a volume already", policy.Policy{ReadOnlyRootfs: true, Volumes: []string{"/data"}}, []string{"/data/x/y"}, []string{"/data"}, nil},
 		{"a tmpfs becomes a volume", strict, []string{"/tmp/seed/x"}, []string{"/tmp"}, nil},

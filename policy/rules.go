@@ -15,8 +15,9 @@ type Rule struct {
 	Doc   string
 }
 
-// Rules are the compliance rules, by name.
-var Rules = map[string]Rule{
+// rules are the compliance rules, by name; LookupRule and RuleNames read
+// them.
+var rules = map[string]Rule{
 	"read_only_rootfs": {
 		Name: "read_only_rootfs",
 		Doc:  "the root file system is mounted read-only",
@@ -105,10 +106,16 @@ var Rules = map[string]Rule{
 	},
 }
 
+// LookupRule returns the compliance rule called name.
+func LookupRule(name string) (Rule, bool) {
+	r, ok := rules[name]
+	return r, ok
+}
+
 // RuleNames lists the rules in a stable order.
 func RuleNames() []string {
-	names := make([]string, 0, len(Rules))
-	for n := range Rules {
+	names := make([]string, 0, len(rules))
+	for n := range rules {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -126,7 +133,7 @@ type Violation struct {
 func Check(p Policy, require []string) []Violation {
 	var out []Violation
 	for _, name := range require {
-		r, ok := Rules[name]
+		r, ok := rules[name]
 		if !ok {
 			continue
 		}

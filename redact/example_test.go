@@ -3,7 +3,6 @@ package redact_test
 import (
 	"encoding/base64"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/cleanroomhq/cleanroom/redact"
@@ -42,16 +41,6 @@ func ExampleRedactor_String() {
 	// nothing secret
 }
 
-func ExampleRedactor_Value() {
-	r, _ := redact.New([]string{"hunter2"}, nil)
-	reply := []any{"OK", map[string]any{"password": "hunter2"}}
-	fmt.Println(r.Value(reply))
-	fmt.Println(reply)
-	// Output:
-	// [OK map[password:[REDACTED]]]
-	// [OK map[password:hunter2]]
-}
-
 func ExampleRedactor_Walk() {
 	r, _ := redact.New([]string{"hunter2"}, nil)
 	step := &report.Step{
@@ -70,17 +59,4 @@ func ExampleRedactor_Walk() {
 	// bad password [REDACTED]
 	// [[1 [REDACTED]]]
 	// map[X-Token:[REDACTED]]
-}
-
-func ExampleRedactor_Writer() {
-	r, _ := redact.New([]string{"hunter2"}, nil)
-	w := r.Writer(os.Stdout)
-	fmt.Fprint(w, "password: hun")
-	fmt.Fprint(w, "ter2\nready\n")
-	fmt.Fprint(w, "no newline yet")
-	w.Flush()
-	// Output:
-	// password: [REDACTED]
-	// ready
-	// no newline yet
 }

@@ -1,9 +1,9 @@
 // Package redact keeps secrets out of everything a run writes. A Redactor
 // replaces the values of secrets, and whatever user-given regular
-// expressions match, with Placeholder: in text (String, Bytes), in values
-// decoded from a database or a reply (Value), in the report model (Walk)
-// and in console streams (Writer). The runner applies one Redactor at every
-// place it records or writes text; this package only does the replacing.
+// expressions match, with Placeholder: in text (String, Bytes) and, in
+// place, in the report model (Walk). The runner applies one Redactor to
+// every report object before anyone sees it and to every line it logs;
+// this package only does the replacing.
 package redact
 
 import (
@@ -29,11 +29,8 @@ const Placeholder = "[REDACTED]"
 type Redactor struct {
 	// secrets replaces every form of every secret in one pass over the
 	// text; nil when there are no secrets.
-	secrets *strings.Replacer
-	// multiline are the forms of secrets that contain a newline: a Writer
-	// must not cut its stream through one of them.
-	multiline []string
-	patterns  []*regexp.Regexp
+	secrets  *strings.Replacer
+	patterns []*regexp.Regexp
 	// outputs recycles the lazyOutputs through which String and Bytes
 	// read the replacer's result, so that text with nothing to redact
 	// costs no allocation.
@@ -106,9 +103,6 @@ func New(secrets, patterns []string) (*Redactor, error) {
 	oldnew := make([]string, 0, 2*len(forms))
 	for _, f := range forms {
 		oldnew = append(oldnew, f, Placeholder)
-		if strings.Contains(f, "\n") {
-			r.multiline = append(r.multiline, f)
-		}
 	}
 	r.secrets = strings.NewReplacer(oldnew...)
 	// A Replacer builds its lookup tables on first use: here, rather than

@@ -248,22 +248,10 @@ func TestNilRedactor(t *testing.T) {
 	if got := r.Bytes(b); &got[0] != &b[0] {
 		t.Error("Bytes did not return its argument")
 	}
-	m := map[string]any{"k": "hunter2"}
-	if got := r.Value(m).(map[string]any); got["k"] != "hunter2" {
-		t.Errorf("Value = %v", got)
-	}
 	s := struct{ S string }{"hunter2"}
 	r.Walk(&s)
 	if s.S != "hunter2" {
 		t.Errorf("Walk changed the struct: %v", s)
-	}
-	var out strings.Builder
-	w := r.Writer(&out)
-	if _, err := w.Write([]byte("partial")); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "partial" {
-		t.Errorf("a Writer with nothing to redact held back %q", "partial")
 	}
 }
 

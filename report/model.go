@@ -4,6 +4,7 @@
 package report
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/cleanroomhq/cleanroom/policy"
@@ -98,6 +99,19 @@ type Resources struct {
 	OOMKills        uint64 `json:"oom_kills,omitempty"`
 	PidsLimitHits   uint64 `json:"pids_limit_hits,omitempty"`
 	Samples         int    `json:"samples"`
+}
+
+// Bytes writes a measured byte count the way people read it: "12.3MiB".
+func Bytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
 }
 
 // Add folds a step's usage into a service's totals.

@@ -248,6 +248,25 @@ func TestAdversarialNetwork(t *testing.T) {
 			}
 		})
 	}
+	// The control of the two "blocked" rows: the same probe, under the
+	// same policy, reaches a server it may reach (one in its own
+	// environment), so "blocked" above is the network's doing, not the
+	// probe's.
+	t.Run("own environment, isolated (control)", func(t *testing.T) {
+		t.Parallel()
+		src := `
+[services.web]
+type = "generic"
+image = "busybox"
+command = ["httpd", "-f", "-p", "8080"]
+ports = [8080]
+wait = { port = 8080 }
+` + oneShot("busybox", `network = "isolated"`, reach("web")...)
+		st := only(t, runText(t, "net-control", src))
+		if _, stdout, _ := out(st); strings.TrimSpace(stdout) != "reached" {
+			t.Fatalf("stdout %q, error %q: want reached", stdout, st.Error)
+		}
+	})
 	t.Run("none has only lo", func(t *testing.T) {
 		t.Parallel()
 		st := only(t, runText(t, "none", oneShot("busybox", `network = "none"`, "cat", "/proc/net/dev")))
@@ -427,20 +446,20 @@ func containsAny(list []string, sub string) bool {
 	return false
 }
 
-// A service whose process lives on but stops answering its readiness check
-// is unhealthy: restart = "on-failure" brings it back before the next
-// scenario.
-func TestServiceUnhealthyRestarted(t *testing.T) {
+// A service whose process lives on but stops answering its wait check is
+// unhealthy: found before the next scenario, which it fails naming the
+// service, unless restart = "on-failure" brings it back.
+func TestServiceUnhealthy(t *testing.T) {
 	t.Parallel()
-	s := runText(t, "unhealthy", `
+	suiteWith := func(restart string) string {
+		return fmt.Sprintf(`
 [services.web]
 type = "generic"
 image = "busybox"
 command = ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www && echo up && while true; do sleep 1; done"]
 ports = [8080]
-wait = { http = "/", port = 8080 }
-restart = "on-failure"
-max_restarts = 1
+wait = { http = "/", port = 8080, log = "up" }
+%s
 
 [[scenario]]
 name = "break it"
@@ -457,16 +476,28 @@ name = "served again"
 name = "page"
 http = { service = "web", path = "/" }
 expect = { status = 200, body = "ok\n" }
-`)
-	if s.Scenarios[0].Status != report.Passed {
-		t.Fatalf("break it: %s %s", s.Scenarios[0].Status, s.Scenarios[0].Steps[0].Error)
+`, restart)
 	}
-	if after := s.Scenarios[1]; after.Status != report.Passed {
-		t.Fatalf("served again: %s %s: want the unhealthy service restarted", after.Status, after.Error)
-	}
-	if got := s.Services[0].Restarts; got != 1 {
-		t.Errorf("restarts = %d, want 1", got)
-	}
+	t.Run("restarted on failure", func(t *testing.T) {
+		t.Parallel()
+		s := runText(t, "unhealthy-on", suiteWith("restart = \"on-failure\"\nmax_restarts = 1"))
+		if s.Scenarios[0].Status != report.Passed {
+			t.Fatalf("break it: %s %s", s.Scenarios[0].Status, s.Scenarios[0].Steps[0].Error)
+		}
+		if after := s.Scenarios[1]; after.Status != report.Passed {
+			t.Fatalf("served again: %s %s: want the unhealthy service restarted", after.Status, after.Error)
+		}
+		if got := s.Services[0].Restarts; got != 1 {
+			t.Errorf("restarts = %d, want 1", got)
+		}
+	})
+	t.Run("reported without", func(t *testing.T) {
+		t.Parallel()
+		s := runText(t, "unhealthy-off", suiteWith(""))
+		if after := s.Scenarios[1]; after.Status != report.Errored || !strings.Contains(after.Error, "service web no longer passes its wait check") {
+			t.Fatalf("served again: %s %q: want an error naming the unhealthy service", after.Status, after.Error)
+		}
+	})
 }
 
 // Thresholds fail a step that stayed within the limits but used more than

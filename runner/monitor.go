@@ -3,7 +3,9 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -90,18 +92,18 @@ func (sr *suiteRun) judgeResources(st *suite.Step, rep *report.Step, out *outcom
 		if limit == 0 {
 			limit = e.Memory
 		}
-		out.err = &errs.ResourceError{Resource: "memory", Target: where,
-			Message: fmt.Sprintf("memory limit exceeded (%s) %s: the kernel killed the process (exit code 137)", policy.FormatSize(limit), during)}
+		out.err = errors.Join(&errs.ResourceError{Resource: "memory", Target: where,
+			Message: fmt.Sprintf("memory limit exceeded (%s) %s: the kernel killed the process (exit code 137)", policy.FormatSize(limit), during)}, out.err)
 		return
 	}
 	if e.MaxMemory > 0 && u.MemoryPeak > e.MaxMemory {
-		out.err = &errs.ResourceError{Resource: "memory", Target: where,
-			Message: fmt.Sprintf("memory peak %s is above max_memory %s %s", sizeOf(u.MemoryPeak), policy.FormatSize(e.MaxMemory), during)}
+		out.err = errors.Join(&errs.ResourceError{Resource: "memory", Target: where,
+			Message: fmt.Sprintf("memory peak %s is above max_memory %s %s", report.Bytes(u.MemoryPeak), policy.FormatSize(e.MaxMemory), during)}, out.err)
 		return
 	}
 	if e.MaxCPUSeconds > 0 && u.CPU.Seconds() > e.MaxCPUSeconds {
-		out.err = &errs.ResourceError{Resource: "cpu", Target: where,
-			Message: fmt.Sprintf("used %.2f CPU seconds, above max_cpu_seconds %g, %s", u.CPU.Seconds(), e.MaxCPUSeconds, during)}
+		out.err = errors.Join(&errs.ResourceError{Resource: "cpu", Target: where,
+			Message: fmt.Sprintf("used %.2f CPU seconds, above max_cpu_seconds %g, %s", u.CPU.Seconds(), e.MaxCPUSeconds, during)}, out.err)
 		return
 	}
 	if u.PidsLimitHits > 0 || (u.PidsLimit > 0 && u.PidsPeak >= u.PidsLimit) {
@@ -117,25 +119,19 @@ func (sr *suiteRun) judgeResources(st *suite.Step, rep *report.Step, out *outcom
 	}
 }
 
-// sizeOf writes a measured byte count the way people read it.
-func sizeOf(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
+// down is a service found not running: why (with the end of its log) and
+// when its container stopped.
+type down struct {
+	msg      string
+	finished time.Time
 }
 
 // downServices checks every service's container and describes those that
 // are no longer running: "service web exited with code 1 …, last lines of
 // its output". The runner asks after a step fails (was a service behind
 // it?) and before each scenario.
-func (sr *suiteRun) downServices(ctx context.Context) map[string]string {
-	down := map[string]string{}
+func (sr *suiteRun) downServices(ctx context.Context) map[string]down {
+	out := map[string]down{}
 	for _, decl := range sr.suite.Services {
 		r := sr.services[decl.Name]
 		if r == nil {
@@ -143,7 +139,7 @@ func (sr *suiteRun) downServices(ctx context.Context) map[string]string {
 		}
 		st, err := r.inst.Container.State(ctx)
 		if err != nil {
-			down[decl.Name] = fmt.Sprintf("service %s is gone: %v", decl.Name, err)
+			out[decl.Name] = down{msg: fmt.Sprintf("service %s is gone: %v", decl.Name, err)}
 			continue
 		}
 		if st.Running {
@@ -153,14 +149,15 @@ func (sr *suiteRun) downServices(ctx context.Context) map[string]string {
 		if st.OOMKilled {
 			msg += fmt.Sprintf(" (memory limit exceeded: %s)", policy.FormatSize(r.inst.Policy.Memory))
 		}
-		down[decl.Name] = msg + backend.LogTail(ctx, r.inst.Container, 10)
+		out[decl.Name] = down{msg: msg + backend.LogTail(ctx, r.inst.Container, 10), finished: st.FinishedAt}
 	}
-	return down
+	return out
 }
 
 // explainFailure adds to a failed step's error what happened to the
 // services meanwhile: the step in flight when a service crashed fails
-// naming the service, its exit code and the end of its log.
+// naming the service, its exit code and the end of its log. A service that
+// had stopped before the step began is named as such, not blamed on it.
 //
 // A process killed because its container died can report back before the
 // engine has marked the container stopped, so when the step looks killed
@@ -168,24 +165,26 @@ func (sr *suiteRun) downServices(ctx context.Context) map[string]string {
 // moment.
 func (sr *suiteRun) explainFailure(ctx context.Context, st *suite.Step, rep *report.Step, out outcome) {
 	killed := out.err != nil || (out.exec != nil && out.exec.ExitCode == 137)
-	down := sr.downServices(ctx)
-	for wait := 0; len(down) == 0 && killed && wait < 10; wait++ {
+	gone := sr.downServices(ctx)
+	for wait := 0; len(gone) == 0 && killed && wait < 10; wait++ {
 		select {
 		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
 			return
 		}
-		down = sr.downServices(ctx)
-	}
-	if len(down) == 0 {
-		return
+		gone = sr.downServices(ctx)
 	}
 	for _, decl := range sr.suite.Services {
-		msg, ok := down[decl.Name]
+		d, ok := gone[decl.Name]
 		if !ok {
 			continue
 		}
-		line := fmt.Sprintf("%s during step %q", firstLine(msg), st.Name.Value) + msg[len(firstLine(msg)):]
+		when := fmt.Sprintf(" during step %q", st.Name.Value)
+		if !d.finished.IsZero() && d.finished.Before(rep.Started) {
+			when = fmt.Sprintf(" before step %q", st.Name.Value)
+		}
+		head := firstLine(d.msg)
+		line := head + when + d.msg[len(head):]
 		if rep.Error == "" {
 			rep.Error = line
 		} else {
@@ -208,16 +207,17 @@ func firstLine(s string) string {
 // started again, up to its max_restarts. A service that is down and may not
 // be restarted is an error for the scenario, naming it.
 func (sr *suiteRun) recoverServices(ctx context.Context) error {
-	down := sr.downServices(ctx)
+	gone := sr.downServices(ctx)
 	for _, decl := range sr.suite.Services {
 		r := sr.services[decl.Name]
 		if r == nil {
 			continue
 		}
-		msg, isDown := down[decl.Name]
-		if !isDown && decl.Restart.Value == suite.RestartOnFailure && r.spec.Ready != nil {
+		d, isDown := gone[decl.Name]
+		msg := d.msg
+		if !isDown && r.health != nil && decl.Restart.Value != suite.RestartPerScenario {
 			if err := recheck(ctx, r); err != nil {
-				msg, isDown = fmt.Sprintf("service %s failed its readiness check: %v", decl.Name, err), true
+				msg, isDown = fmt.Sprintf("service %s no longer passes its wait check: %v", decl.Name, err), true
 			}
 		}
 		if !isDown {
@@ -241,12 +241,12 @@ func (sr *suiteRun) recoverServices(ctx context.Context) error {
 	return nil
 }
 
-// recheck runs a service's readiness check once more, briefly: a service
+// recheck runs a service's health check once more, briefly: a service
 // that answered before and does not within recheckTimeout is unhealthy.
 func recheck(ctx context.Context, r *running) error {
 	ctx, cancel := context.WithTimeout(ctx, recheckTimeout)
 	defer cancel()
-	return r.spec.Ready.Wait(ctx, r.inst.Container)
+	return r.health.Wait(ctx, r.inst.Container)
 }
 
 // recheckTimeout bounds the readiness check of an on-failure service
@@ -256,8 +256,9 @@ const recheckTimeout = 2 * time.Second
 
 // auditLog writes one JSON line per container to Options.Audit.
 type auditLog struct {
-	mu sync.Mutex
-	w  interface{ Write([]byte) (int, error) }
+	mu      sync.Mutex
+	w       io.Writer
+	secrets *secrets
 }
 
 // AuditRecord is one line of the audit log: a container and the policy it
@@ -277,6 +278,7 @@ func (a *auditLog) write(rec AuditRecord) {
 	if a == nil || a.w == nil {
 		return
 	}
+	a.secrets.walk(&rec)
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return

@@ -39,7 +39,9 @@ type Options struct {
 	// Version is cleanroom's version for the report.
 	Version string
 	// Policy is the project's [policy] (cleanroom.toml): the layer under
-	// every suite's policy, and compliance rules for all. nil: none.
+	// every suite's policy, and compliance rules for all. nil: none. A
+	// suite whose policies do not pass CheckPolicies does not run: it is
+	// reported errored with every problem.
 	Policy *suite.Policy
 	// Audit, when set, receives one JSON line per container started: its
 	// suite, session, name, image and effective policy.
@@ -88,7 +90,7 @@ func Run(ctx context.Context, suites []*suite.Suite, opts Options) *report.Run {
 		return run
 	}
 	opts.Observer = redactingObserver{next: opts.Observer, s: sec}
-	shared := &runState{rep: run, audit: &auditLog{w: opts.Audit}, secrets: sec}
+	shared := &runState{rep: run, audit: &auditLog{w: opts.Audit, secrets: sec}, secrets: sec}
 	// Whatever is recorded below, and whatever the observer is shown, is
 	// redacted before it leaves: the final walk catches what was recorded
 	// after the observer saw it.
@@ -197,6 +199,12 @@ func (sr *suiteRun) run(ctx context.Context) {
 		defer cancel()
 	}
 	if !sr.anySelected() {
+		return
+	}
+	// The command line checks before anything starts; a Go caller of Run
+	// gets the same checks here, suite by suite.
+	if list := checkSuitePolicies(sr.suite, sr.opts.Policy); len(list) > 0 {
+		sr.setupFailed(list)
 		return
 	}
 

@@ -29,6 +29,11 @@ type running struct {
 	redis *redis.DBs
 	// failures counts restarts after the service failed (on-failure).
 	failures int
+	// health re-checks a running generic service before each scenario:
+	// its wait checks that ask the service (port, http, exec), not a log
+	// line, which stays matched after the service stops answering. nil:
+	// none (PostgreSQL and Redis answer their reset instead).
+	health ready.Check
 }
 
 // pgState resets a PostgreSQL database in place: the database the service
@@ -59,7 +64,11 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 		for i, decl := range group {
 			in := insts[i]
 			pol := in.Policy
-			r := &running{decl: decl, spec: specs[i], inst: in, rep: &report.Service{
+			health, err := healthCheck(decl, sr.templateData(nil))
+			if err != nil {
+				return fmt.Errorf("service %s: %w", decl.Name, err)
+			}
+			r := &running{decl: decl, spec: specs[i], inst: in, health: health, rep: &report.Service{
 				Name: decl.Name, Kind: decl.Kind.Value, Image: in.Image, Address: in.Address,
 				Started: in.StartedAt, ReadyMS: ms(in.ReadyAfter), Policy: &pol,
 			}}
@@ -143,7 +152,7 @@ func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
 			opts = append(opts, generic.WithFiles(backend.File{Path: f.Dest, HostPath: f.Source.Abs}))
 		}
 		if decl.Wait != nil {
-			checks, err := waitChecks(decl, data)
+			checks, err := waitChecks(decl, data, true)
 			if err != nil {
 				return fail(err)
 			}
@@ -167,8 +176,22 @@ func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
 	return spec, nil
 }
 
-// waitChecks turns a wait table into readiness checks; all must pass.
-func waitChecks(decl *suite.Service, data map[string]any) ([]ready.Check, error) {
+// healthCheck is a generic service's wait table without its log check,
+// or nil when nothing else is left.
+func healthCheck(decl *suite.Service, data map[string]any) (ready.Check, error) {
+	if decl.Kind.Value != suite.KindGeneric || decl.Wait == nil {
+		return nil, nil
+	}
+	checks, err := waitChecks(decl, data, false)
+	if err != nil || len(checks) == 0 {
+		return nil, err
+	}
+	return ready.All(checks...), nil
+}
+
+// waitChecks turns a wait table into readiness checks; all must pass. The
+// log check is left out unless withLog.
+func waitChecks(decl *suite.Service, data map[string]any, withLog bool) ([]ready.Check, error) {
 	w := decl.Wait
 	timeout := ready.WithTimeout(w.Timeout.Value)
 	if !w.Timeout.IsSet() {
@@ -189,7 +212,7 @@ func waitChecks(decl *suite.Service, data map[string]any) ([]ready.Check, error)
 	case w.Port.IsSet():
 		checks = append(checks, ready.Port(port, timeout))
 	}
-	if w.Log.IsSet() {
+	if w.Log.IsSet() && withLog {
 		checks = append(checks, ready.Log(w.Log.Value.String(), 1, timeout))
 	}
 	if len(w.Exec) > 0 {

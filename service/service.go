@@ -35,9 +35,9 @@ type Spec struct {
 	User       string            `json:"user,omitempty"`
 	WorkDir    string            `json:"workdir,omitempty"`
 	Tmpfs      map[string]string `json:"tmpfs,omitempty"`
-	// Policy is the security policy and limits the container runs under.
-	// A zero Policy (no Preset) takes the environment's default (see
-	// cleanroom.WithPolicy).
+	// Policy is the security policy and limits the container runs under,
+	// as given: start from policy.Preset to keep a preset's other limits.
+	// The zero Policy takes the environment's (see cleanroom.WithPolicy).
 	Policy policy.Policy `json:"policy"`
 	// Needs is what the kind's image needs under a locked-down policy; the
 	// environment grants it (policy.Policy.Grant).

@@ -1,12 +1,14 @@
 package suite
 
 import (
+	"errors"
 	"math"
 	"path"
-	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/cleanroomhq/cleanroom/policy"
+	"github.com/cleanroomhq/cleanroom/redact"
 )
 
 // policyKeys are the keys of a [policy] table. require is accepted only at
@@ -207,15 +209,17 @@ func (d *decoder) policyEntry(kv *entry, p *Policy, level policyLevel) bool {
 		}
 		l.Redact = []string{}
 		for _, f := range list {
-			re, err := regexp.Compile(f.Value)
-			switch {
-			case err != nil:
-				d.ps.add(f.Pos, "redact: invalid regular expression %q: %v", f.Value, err)
-			case re.MatchString(""):
-				d.ps.add(f.Pos, "redact: %q matches the empty string, which would redact between every character", f.Value)
-			default:
-				l.Redact = append(l.Redact, f.Value)
+			// Checked as the redactor will compile it, so that what
+			// loads here also runs.
+			if _, err := redact.New(nil, []string{f.Value}); err != nil {
+				var pe *redact.PatternError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				d.ps.add(f.Pos, "redact: %q: %v", f.Value, err)
+				continue
 			}
+			l.Redact = append(l.Redact, f.Value)
 		}
 		return true
 	case "require":
@@ -229,7 +233,7 @@ func (d *decoder) policyEntry(kv *entry, p *Policy, level policyLevel) bool {
 		}
 		names := policy.RuleNames()
 		for _, f := range list {
-			if _, ok := policy.Rules[f.Value]; !ok {
+			if _, ok := policy.LookupRule(f.Value); !ok {
 				msg := "unknown compliance rule " + quote(f.Value) + " (rules: " + strings.Join(names, ", ") + ")"
 				if s := suggest(f.Value, names); s != "" {
 					msg = "unknown compliance rule " + quote(f.Value) + " — did you mean " + quote(s) + "?"
@@ -242,7 +246,11 @@ func (d *decoder) policyEntry(kv *entry, p *Policy, level policyLevel) bool {
 		}
 		return true
 	}
-	d.unknownKey(kv, policyKeys)
+	valid := policyKeys
+	if level != policySuite {
+		valid = slices.DeleteFunc(slices.Clone(policyKeys), func(k string) bool { return k == "require" || k == "suite_timeout" })
+	}
+	d.unknownKey(kv, valid)
 	return false
 }
 

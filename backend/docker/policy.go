@@ -41,9 +41,9 @@ func applyPolicy(hc *container.HostConfig, p policy.Policy, specTmpfs map[string
 		if size > 0 {
 			opts += ",size=" + strconv.FormatInt(size, 10)
 		}
-		if _, ok := tmpfs[path]; !ok {
-			tmpfs[path] = opts
-		}
+		// The policy's entry wins over the kind's own ("rw"): its size
+		// is what the audit records.
+		tmpfs[path] = opts
 	}
 	hc.Tmpfs = tmpfs
 	for _, v := range p.Volumes {

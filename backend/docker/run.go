@@ -28,6 +28,9 @@ func (s *session) Run(ctx context.Context, spec backend.ContainerSpec, timeout t
 	// Sampled while it runs, for the step's resource usage; a container
 	// that exits at once may leave no sample at all.
 	sampler, _ := backend.StartSampler(ctx, dc, backend.DefaultSampleInterval)
+	if sampler != nil {
+		defer sampler.Stop(context.WithoutCancel(ctx)) // on the error paths
+	}
 	usage := func() *backend.Usage {
 		var u backend.Usage
 		if sampler != nil {

@@ -99,6 +99,9 @@ func (c *console) SuiteStarted(s *report.Suite) {
 
 func (c *console) ServiceReady(s *report.Suite, svc *report.Service) {
 	c.printf("  %s service %s ready in %s %s\n", c.paint(dim, "·"), svc.Name, dur(svc.ReadyMS), c.paint(dim, svc.Image))
+	if c.verbose && svc.Policy != nil {
+		c.printf("        %s\n", c.paint(dim, "policy: "+svc.Policy.Describe()))
+	}
 }
 
 func (c *console) ScenarioStarted(*report.Suite, *report.Scenario) {}
@@ -132,20 +135,8 @@ func resourceLine(r *report.Resources) string {
 	}
 	itoa := func(n int64) string { return fmt.Sprint(n) }
 	return fmt.Sprintf("cpu %.2fs, memory %s, pids %s, net %s in / %s out",
-		r.CPUSeconds, of(r.MemoryPeakBytes, r.MemoryLimitBytes, bytesText), of(r.PidsPeak, r.PidsLimit, itoa),
-		bytesText(int64(r.NetRxBytes)), bytesText(int64(r.NetTxBytes)))
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
+		r.CPUSeconds, of(r.MemoryPeakBytes, r.MemoryLimitBytes, report.Bytes), of(r.PidsPeak, r.PidsLimit, itoa),
+		report.Bytes(int64(r.NetRxBytes)), report.Bytes(int64(r.NetTxBytes)))
 }
 
 func (c *console) ScenarioFinished(s *report.Suite, sc *report.Scenario) {

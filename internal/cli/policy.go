@@ -2,8 +2,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
-	"io"
 
 	"github.com/cleanroomhq/cleanroom/config"
 	"github.com/cleanroomhq/cleanroom/errs"
@@ -11,38 +9,28 @@ import (
 	"github.com/cleanroomhq/cleanroom/suite"
 )
 
-// projectPolicy loads the project's [policy] from cleanroom.toml (found from
-// the working directory up, or $CLEANROOM_CONFIG); nil when there is none.
-func projectPolicy() (*suite.Policy, error) {
+// checkPolicies loads the project's [policy] from cleanroom.toml (found
+// from the working directory up, or $CLEANROOM_CONFIG) and checks every
+// suite's policies under it. It returns the project policy (nil when there
+// is none) and the problems found; err is for a project file that does not
+// load at all. Each command words its own summary.
+func checkPolicies(suites []*suite.Suite) (project *suite.Policy, problems errs.ValidationErrors, err error) {
 	proj, err := config.Load(".")
 	if err != nil {
-		return nil, err
+		var one *errs.ValidationError
+		switch {
+		case errors.As(err, &problems):
+			return nil, problems, nil
+		case errors.As(err, &one):
+			return nil, errs.ValidationErrors{one}, nil
+		}
+		return nil, nil, err
 	}
-	return proj.Policy, nil
-}
-
-// checkPolicies runs the policy checks of every suite under the project's
-// policy and prints each problem; it returns an exitInvalid error when there
-// are any.
-func checkPolicies(stderr io.Writer, suites []*suite.Suite) (*suite.Policy, error) {
-	project, err := projectPolicy()
-	if err == nil {
-		err = runner.CheckPolicies(suites, project)
+	if err := runner.CheckPolicies(suites, proj.Policy); err != nil {
+		if !errors.As(err, &problems) {
+			return nil, nil, err
+		}
+		return nil, problems, nil
 	}
-	if err == nil {
-		return project, nil
-	}
-	var list errs.ValidationErrors
-	var one *errs.ValidationError
-	switch {
-	case errors.As(err, &list):
-	case errors.As(err, &one):
-		list = errs.ValidationErrors{one}
-	default:
-		return nil, &exitError{exitInvalid, err}
-	}
-	for _, p := range list {
-		fmt.Fprintln(stderr, p)
-	}
-	return nil, &exitError{exitInvalid, fmt.Errorf("%s: nothing was run", plural(len(list), "error"))}
+	return proj.Policy, nil, nil
 }

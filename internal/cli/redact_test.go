@@ -10,7 +10,8 @@ import (
 
 // TestRedactionEverywhere runs a suite whose steps print secrets in every
 // way a step can (stdout, stderr, a DSN, SQL rows and errors, a Redis reply,
-// an HTTP body, an error message, an expectation) and scans every byte the
+// an HTTP body, an error message, an expectation, a crashed service's log,
+// a value from the runner's own environment) and scans every byte the
 // run wrote: console output, both reports, and every file of its output
 // folder. The placeholder must be there (the secrets really were printed)
 // and the secrets nowhere.
@@ -18,6 +19,7 @@ func TestRedactionEverywhere(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs containers")
 	}
+	t.Setenv("CLEANROOM_TEST_ENV_SECRET", "env-Secret-4242")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	jsonPath, junitPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.xml")
@@ -44,7 +46,7 @@ func TestRedactionEverywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{"s3cr3t-Token-7781", "pg-Pass-5150", "tok-0123abcd"}
+	secrets := []string{"s3cr3t-Token-7781", "pg-Pass-5150", "tok-0123abcd", "env-Secret-4242"}
 	for name, text := range written {
 		for _, s := range secrets {
 			if i := strings.Index(text, s); i >= 0 {
@@ -55,6 +57,10 @@ func TestRedactionEverywhere(t *testing.T) {
 	report := written[jsonPath]
 	if n := strings.Count(report, "[REDACTED]"); n < 10 {
 		t.Errorf("the JSON report has %d redactions, want one per leak (at least 10):\n%s", n, report)
+	}
+	// The crashed service's log tail is in the step's error, redacted.
+	if !strings.Contains(report, "dying with [REDACTED]") {
+		t.Errorf("the JSON report lacks the crashed service's redacted log tail")
 	}
 	if !strings.Contains(stdout, "[REDACTED]") {
 		t.Errorf("the console shows no redaction; was anything printed?\n%s", stdout)

@@ -102,9 +102,15 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 		return &exitError{exitInvalid, fmt.Errorf("no *.cleanroom.toml files found in %v", args)}
 	}
 
-	project, err := checkPolicies(cmd.ErrOrStderr(), suites)
+	project, problems, err := checkPolicies(suites)
 	if err != nil {
-		return err
+		return &exitError{exitInvalid, err}
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(cmd.ErrOrStderr(), p)
+		}
+		return &exitError{exitInvalid, fmt.Errorf("%s: nothing was run", plural(len(problems), "error"))}
 	}
 	out, err := newOutDir(f.out)
 	if err != nil {

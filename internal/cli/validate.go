@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -46,12 +45,15 @@ with "." or "_" are skipped unless named on the command line.`,
 				}
 				return &exitError{exitInvalid, fmt.Errorf("%s, %s", plural(len(files), "file"), plural(len(problems), "error"))}
 			}
-			if _, err := checkPolicies(cmd.ErrOrStderr(), suites); err != nil {
-				var ee *exitError
-				if errors.As(err, &ee) {
-					return &exitError{exitInvalid, errors.New(strings.Replace(ee.err.Error(), ": nothing was run", "", 1))}
+			_, problems, err = checkPolicies(suites)
+			if err != nil {
+				return &exitError{exitInvalid, err}
+			}
+			if len(problems) > 0 {
+				for _, p := range problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), p)
 				}
-				return err
+				return &exitError{exitInvalid, errors.New(plural(len(problems), "error"))}
 			}
 			scenarios, steps := 0, 0
 			for _, s := range suites {
