@@ -6,11 +6,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Keys valid at each place of a suite file.
 var (
-	suiteKeys    = []string{"name", "description", "timeout", "seed", "vars", "images", "policy", "services", "scenario"}
+	suiteKeys    = []string{"name", "description", "timeout", "seed", "freeze_time", "vars", "images", "policy", "services", "scenario"}
 	scenarioKeys = []string{"name", "step"}
 )
 
@@ -65,6 +66,15 @@ func decode(file, dir string, root *node, ps *problems) *Suite {
 			s.Timeout, _ = d.duration(e)
 		case "seed":
 			s.Seed, _ = d.int64(e)
+		case "freeze_time":
+			if f, ok := d.str(e); ok {
+				t, err := time.Parse(time.RFC3339Nano, f.Value)
+				if err != nil {
+					d.ps.add(f.Pos, "\"freeze_time\" must be an RFC 3339 time such as \"2024-01-01T00:00:00Z\", not %q", f.Value)
+					break
+				}
+				s.FreezeTime = Field[time.Time]{Value: t.UTC(), Pos: f.Pos}
+			}
 		case "vars":
 			d.vars(e)
 		case "images":

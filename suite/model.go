@@ -28,9 +28,12 @@ type Suite struct {
 	Description Field[string]
 	Timeout     Field[time.Duration] // whole suite; 0 means no limit
 	Seed        Field[int64]         // IsSet false: the runner picks one (and reports it)
-	Vars        map[string]Field[any]
-	Images      map[string]Field[string] // image reference → replacement
-	Policy      *Policy                  // suite-wide default; nil when not given
+	// FreezeTime fixes the template function now and the containers'
+	// CLEANROOM_TIME (UTC); IsSet false: the real clock.
+	FreezeTime Field[time.Time]
+	Vars       map[string]Field[any]
+	Images     map[string]Field[string] // image reference → replacement
+	Policy     *Policy                  // suite-wide default; nil when not given
 
 	Services  []*Service // in file order
 	Scenarios []*Scenario

@@ -3,6 +3,7 @@ package suite
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -16,6 +17,9 @@ type Template struct {
 	Text string
 	Pos  Pos
 	tmpl *template.Template // nil when Text has no action
+	// seeded: it calls a function of the seed or the clock (funcs.go),
+	// which each rendering binds afresh.
+	seeded bool
 }
 
 // IsSet reports whether the file gave the string.
@@ -34,8 +38,15 @@ func (t Template) Render(data map[string]any) (string, error) {
 	if t.tmpl == nil {
 		return t.Text, nil
 	}
+	tmpl := t.tmpl
+	if t.seeded {
+		var err error
+		if tmpl, err = bind(tmpl, data); err != nil {
+			return "", fmt.Errorf("%s: template %q: %w", t.Pos, t.Text, err)
+		}
+	}
 	var b strings.Builder
-	if err := t.tmpl.Execute(&b, data); err != nil {
+	if err := tmpl.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("%s: template %q: %s", t.Pos, t.Text, templateMessage(err))
 	}
 	return b.String(), nil
@@ -160,9 +171,17 @@ func compileTemplate(text string, pos Pos, sc *scope, ps *problems) Template {
 	if !strings.Contains(text, "{{") {
 		return t
 	}
-	tmpl, err := template.New("t").Option("missingkey=error").Parse(text)
+	tmpl, err := template.New("t").Funcs(parseFuncs).Option("missingkey=error").Parse(text)
 	if err != nil {
-		ps.add(pos, "template: %s", templateMessage(err))
+		msg := templateMessage(err)
+		if m := undefinedFuncRE.FindStringSubmatch(msg); m != nil {
+			if s := suggest(m[1], funcNames); s != "" {
+				msg += fmt.Sprintf(" — did you mean %s?", s)
+			} else {
+				msg += " (cleanroom adds " + strings.Join(funcNames, ", ") + ")"
+			}
+		}
+		ps.add(pos, "template: %s", msg)
 		return t
 	}
 	if len(tmpl.Templates()) > 1 {
@@ -173,9 +192,61 @@ func compileTemplate(text string, pos Pos, sc *scope, ps *problems) Template {
 	c := &refChecker{sc: sc, pos: pos, ps: ps}
 	if tmpl.Tree != nil {
 		c.walk(tmpl.Tree.Root, true)
+		t.seeded = callsSeeded(tmpl.Tree.Root)
 	}
 	return t
 }
+
+// callsSeeded reports whether a template calls a function of funcs.go.
+func callsSeeded(n parse.Node) bool {
+	found := false
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		if found || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.IdentifierNode:
+			found = slices.Contains(funcNames, n.Ident)
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					walk(c)
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.ChainNode:
+			walk(n.Node)
+		}
+	}
+	walk(n)
+	return found
+}
+
+var undefinedFuncRE = regexp.MustCompile(`function "([^"]+)" not defined`)
 
 // templateMessage strips text/template's "template: t:1:5: " prefix: the
 // position of the string is reported instead.
