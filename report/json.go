@@ -132,6 +132,7 @@ type jsonScenario struct {
 	Started    string      `json:"started,omitempty"`
 	DurationMS float64     `json:"duration_ms"`
 	ResetMS    float64     `json:"reset_ms"`
+	Seed       int64       `json:"seed"`
 	Steps      []*jsonStep `json:"steps"`
 	Error      string      `json:"error,omitempty"`
 }
@@ -149,6 +150,7 @@ type jsonStep struct {
 	Error      string            `json:"error,omitempty"`
 	Captured   map[string]string `json:"captured,omitempty"`
 	Pos        string            `json:"pos,omitempty"`
+	Seed       int64             `json:"seed"`
 	Policy     *policy.Policy    `json:"policy,omitempty"`
 	Resources  *Resources        `json:"resources,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
@@ -223,6 +225,7 @@ func toJSONRun(r *Run) *jsonRun {
 				Started:    formatTime(sc.Started),
 				DurationMS: ms(sc.DurationMS),
 				ResetMS:    ms(sc.ResetMS),
+				Seed:       sc.Seed,
 				Steps:      []*jsonStep{},
 				Error:      validText(sc.Error),
 			}
@@ -243,6 +246,7 @@ func toJSONRun(r *Run) *jsonRun {
 					Error:      validText(st.Error),
 					Captured:   st.Captured,
 					Pos:        st.Pos,
+					Seed:       st.Seed,
 					Policy:     st.Policy,
 					Resources:  st.Resources,
 					Notes:      st.Notes,
@@ -344,6 +348,7 @@ func (jr *jsonRun) run() (*Run, error) {
 				Started:    when("scenario "+jsc.Name+" started", jsc.Started),
 				DurationMS: jsc.DurationMS,
 				ResetMS:    jsc.ResetMS,
+				Seed:       jsc.Seed,
 				Steps:      make([]*Step, 0, len(jsc.Steps)),
 				Error:      jsc.Error,
 			}
@@ -364,6 +369,7 @@ func (jr *jsonRun) run() (*Run, error) {
 					Error:      jst.Error,
 					Captured:   jst.Captured,
 					Pos:        jst.Pos,
+					Seed:       jst.Seed,
 					Policy:     jst.Policy,
 					Resources:  jst.Resources,
 					Notes:      jst.Notes,

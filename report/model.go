@@ -138,7 +138,9 @@ type Scenario struct {
 	Started    time.Time `json:"started"`
 	DurationMS float64   `json:"duration_ms"`
 	ResetMS    float64   `json:"reset_ms"` // time spent restoring clean state before it
-	Steps      []*Step   `json:"steps"`
+	// Seed is the scenario's own, derived from the suite's and its name.
+	Seed  int64   `json:"seed"`
+	Steps []*Step `json:"steps"`
 	// Error is why the scenario could not run (its clean state could not
 	// be restored, the run was interrupted).
 	Error string `json:"error,omitempty"`
@@ -161,6 +163,9 @@ type Step struct {
 	Captured map[string]string `json:"captured,omitempty"`
 	// Pos is where the step is declared: file:line:col.
 	Pos string `json:"pos,omitempty"`
+	// Seed is the step's own, derived from the scenario's and its name:
+	// its templates' .seed and its command's CLEANROOM_SEED.
+	Seed int64 `json:"seed"`
 	// Policy is the effective policy of a one-shot container; a step that
 	// runs in a service runs under the service's.
 	Policy *policy.Policy `json:"policy,omitempty"`

@@ -325,8 +325,9 @@ func (sr *suiteRun) selected(sc *suite.Scenario) bool {
 }
 
 // templateData is what templates see: the suite's vars overlaid with
-// captures, the running services, the seed.
-func (sr *suiteRun) templateData(captured map[string]any) map[string]any {
+// captures, the running services, the seed of the scope (the suite's for
+// services, the step's for steps) and the frozen clock.
+func (sr *suiteRun) templateData(captured map[string]any, seed int64) map[string]any {
 	vars := sr.suite.VarValues()
 	for k, v := range captured {
 		vars[k] = v
@@ -335,7 +336,7 @@ func (sr *suiteRun) templateData(captured map[string]any) map[string]any {
 	for name, r := range sr.services {
 		eps[name] = suite.Endpoints{Host: r.inst.Host, Port: r.inst.Port, URL: r.inst.URL, Address: r.inst.Address, InternalURL: r.inst.InternalURL}
 	}
-	return suite.TemplateData(vars, eps, sr.seed)
+	return suite.WithClock(suite.TemplateData(vars, eps, seed), sr.suite.FreezeTime.Value)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

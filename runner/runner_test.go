@@ -229,11 +229,19 @@ func TestRunTemplates(t *testing.T) {
 	if iu.User.String() != hu.User.String() {
 		t.Errorf("internal and host URLs have different credentials: %q, %q", iu.User, hu.User)
 	}
-	if got := stdout(t, step(t, s, "urls and seed", "seed")); got != "7 7 7\nCLEANROOM_SEED=7\n" {
-		t.Errorf("seed in template, service env, exec env, container env: %q", got)
+	// A service sees the suite's seed; a step its own, derived from the
+	// scenario's, derived from the suite's.
+	sc := s.Scenarios[0]
+	st := step(t, s, "urls and seed", "seed")
+	if want := deriveSeed(deriveSeed(7, sc.Name), "seed"); sc.Seed != deriveSeed(7, sc.Name) || st.Seed != want {
+		t.Errorf("scenario seed %d, step seed %d: want them derived from 7", sc.Seed, st.Seed)
 	}
-	if got := stdout(t, step(t, s, "urls and seed", "seed in a one-shot container")); got != "7\n" {
-		t.Errorf("one-shot container's CLEANROOM_SEED: %q, want 7", got)
+	if got, want := stdout(t, st), fmt.Sprintf("%d 7 %d\nCLEANROOM_SEED=7\n", st.Seed, st.Seed); got != want {
+		t.Errorf("seed in template, service env, exec env, container env: %q, want %q", got, want)
+	}
+	oneShot := step(t, s, "urls and seed", "seed in a one-shot container")
+	if got := stdout(t, oneShot); got != fmt.Sprintf("%d\n", oneShot.Seed) || oneShot.Seed == st.Seed {
+		t.Errorf("one-shot container's CLEANROOM_SEED: %q, want its step's seed %d", got, oneShot.Seed)
 	}
 }
 
@@ -247,8 +255,9 @@ func TestRunSeedOverride(t *testing.T) {
 	if s.Seed != 99 {
 		t.Errorf("report seed %d, want 99", s.Seed)
 	}
-	if got := stdout(t, step(t, s, "seed", "everywhere")); got != "99 99\nCLEANROOM_SEED=99\n" {
-		t.Errorf("seed in template, exec env, container env: %q, want 99 everywhere", got)
+	st := step(t, s, "seed", "everywhere")
+	if want := fmt.Sprintf("%d %d\nCLEANROOM_SEED=99\n", st.Seed, st.Seed); st.Seed != deriveSeed(deriveSeed(99, "seed"), "everywhere") || stdout(t, st) != want {
+		t.Errorf("seed in template, exec env, container env: %q (step seed %d), want %q", stdout(t, st), st.Seed, want)
 	}
 }
 

@@ -42,9 +42,11 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 	cl := newClients()
 	defer cl.close(context.WithoutCancel(ctx))
 	captured := map[string]any{}
+	rep.Seed = deriveSeed(sr.seed, sc.Name.Value)
+	seeds := stepSeeds(rep.Seed, sc.Steps)
 	stopped, interrupted := false, false
 	for _, st := range sc.Steps {
-		srep := &report.Step{Name: st.Name.Value, Kind: string(st.Kind), Service: stepService(st), Status: report.Skipped, Pos: st.Pos.String()}
+		srep := &report.Step{Name: st.Name.Value, Kind: string(st.Kind), Service: stepService(st), Status: report.Skipped, Pos: st.Pos.String(), Seed: seeds[st]}
 		rep.Steps = append(rep.Steps, srep)
 		if stopped {
 			continue
@@ -112,7 +114,7 @@ func (sr *suiteRun) runStep(ctx context.Context, st *suite.Step, rep *report.Ste
 			}
 		}
 		rep.Attempts = attempt + 1
-		data := sr.templateData(captured)
+		data := sr.templateData(captured, rep.Seed)
 		stop := sr.sample(ctx, st)
 		out := sr.perform(ctx, st, data, cl)
 		rep.Error, rep.Failures, rep.Notes = "", nil, nil

@@ -64,7 +64,7 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 		for i, decl := range group {
 			in := insts[i]
 			pol := in.Policy
-			health, err := healthCheck(decl, sr.templateData(nil))
+			health, err := healthCheck(decl, sr.templateData(nil, sr.seed))
 			if err != nil {
 				return fmt.Errorf("service %s: %w", decl.Name, err)
 			}
@@ -87,7 +87,7 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 // specFor renders a declared service into a spec. Its templates see the
 // services started so far (its dependencies).
 func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
-	data := sr.templateData(nil)
+	data := sr.templateData(nil, sr.seed)
 	fail := func(err error) (service.Spec, error) {
 		return service.Spec{}, fmt.Errorf("service %s: %w", decl.Name, err)
 	}
@@ -170,7 +170,7 @@ func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
 	for _, d := range decl.DependsOn {
 		spec.DependsOn = append(spec.DependsOn, d.Value)
 	}
-	spec.Env = withSeed(spec.Env, sr.seed)
+	spec.Env = containerEnv(spec.Env, sr.seed, sr.suite.FreezeTime.Value)
 	spec.Policy = sr.pol.services[decl.Name].Policy
 	sr.shared.secrets.learn(spec.Env)
 	return spec, nil
@@ -223,15 +223,6 @@ func waitChecks(decl *suite.Service, data map[string]any, withLog bool) ([]ready
 		checks = append(checks, ready.Exec(argv, timeout))
 	}
 	return checks, nil
-}
-
-// withSeed gives every container the suite's seed, so that programs under
-// test can derive their randomness from it.
-func withSeed(env map[string]string, seed int64) map[string]string {
-	out := make(map[string]string, len(env)+1)
-	maps.Copy(out, env)
-	out["CLEANROOM_SEED"] = fmt.Sprint(seed)
-	return out
 }
 
 // prepareReset readies a service for clean state per scenario: for

@@ -105,7 +105,8 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 	if err != nil {
 		return outcome{err: err}
 	}
-	env = withSeed(env, sr.seed)
+	seed, _ := data["seed"].(int64)
+	env = containerEnv(env, seed, sr.suite.FreezeTime.Value)
 	sr.shared.secrets.learn(env)
 	var res backend.ExecResult
 	if st.Service.Value != "" {
