@@ -154,6 +154,9 @@ type jsonStep struct {
 	Policy     *policy.Policy    `json:"policy,omitempty"`
 	Resources  *Resources        `json:"resources,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
+	Digest     string            `json:"digest,omitempty"`
+	Flaky      *Flaky            `json:"flaky,omitempty"`
+	Snapshot   *Snapshot         `json:"snapshot,omitempty"`
 }
 
 type jsonOutput struct {
@@ -250,6 +253,9 @@ func toJSONRun(r *Run) *jsonRun {
 					Policy:     st.Policy,
 					Resources:  st.Resources,
 					Notes:      st.Notes,
+					Digest:     st.Digest,
+					Flaky:      st.Flaky,
+					Snapshot:   st.Snapshot,
 				})
 			}
 			js.Scenarios = append(js.Scenarios, jsc)
@@ -373,6 +379,9 @@ func (jr *jsonRun) run() (*Run, error) {
 					Policy:     jst.Policy,
 					Resources:  jst.Resources,
 					Notes:      jst.Notes,
+					Digest:     jst.Digest,
+					Flaky:      jst.Flaky,
+					Snapshot:   jst.Snapshot,
 				})
 			}
 			s.Scenarios = append(s.Scenarios, sc)

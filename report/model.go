@@ -174,6 +174,29 @@ type Step struct {
 	// Notes are what the runner saw that explains a result without being
 	// a failure itself ("process limit reached").
 	Notes []string `json:"notes,omitempty"`
+	// Digest is a hash of the step's normalized result (see
+	// docs/determinism.md): two runs that agree have the same digest.
+	Digest string `json:"digest,omitempty"`
+	// Flaky is set when, under --repeat, the step's result differed
+	// between runs.
+	Flaky *Flaky `json:"flaky,omitempty"`
+	// Snapshot is what the step's snapshot check did, when it has one.
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+}
+
+// Flaky describes a step whose normalized result was not the same in every
+// run of its scenario.
+type Flaky struct {
+	Runs      int    `json:"runs"`      // how many times the scenario ran
+	Differing []int  `json:"differing"` // the runs (2…) whose result differed from run 1's
+	Diff      string `json:"diff"`      // run 1 against the first differing run
+}
+
+// Snapshot is the outcome of a step's snapshot check.
+type Snapshot struct {
+	Name   string `json:"name"`
+	File   string `json:"file"`
+	Status string `json:"status"` // matched, created, updated, mismatch, missing
 }
 
 // Output is what a step produced, by kind.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cleanroomhq/cleanroom"
 	"github.com/cleanroomhq/cleanroom/report"
+	"github.com/cleanroomhq/cleanroom/snapshot"
 	"github.com/cleanroomhq/cleanroom/suite"
 )
 
@@ -46,6 +47,14 @@ type Options struct {
 	// Audit, when set, receives one JSON line per container started: its
 	// suite, session, name, image and effective policy.
 	Audit io.Writer
+	// Repeat runs every scenario this many times, each from clean state,
+	// and fails a step whose normalized result differs between runs
+	// (default 1: once). AllowFlaky reports such steps without failing.
+	Repeat     int
+	AllowFlaky bool
+	// Snapshots says whether snapshot checks write what they saw (update)
+	// and whether a missing snapshot fails (CI).
+	Snapshots snapshot.Mode
 }
 
 // Observer receives progress as it happens. Calls for one suite come from
@@ -178,6 +187,14 @@ type suiteRun struct {
 	env      *cleanroom.Env
 	services map[string]*running
 	pol      *policies
+	norm     *snapshot.Normalizer // see normalizer; nil until first needed
+	// holdFinish: runScenario leaves ScenarioFinished to its caller, which
+	// has more runs of the scenario to compare (--repeat).
+	holdFinish bool
+	// snaps is the suite's snapshot file, opened at the first snapshot
+	// step (snapErr if it did not load).
+	snaps   *snapshot.File
+	snapErr error
 }
 
 func (sr *suiteRun) run(ctx context.Context) {
@@ -233,6 +250,7 @@ func (sr *suiteRun) run(ctx context.Context) {
 	}
 
 	sr.rep.Status = report.Passed
+	defer sr.saveSnapshots()
 	for i, sc := range sr.suite.Scenarios {
 		rep := sr.rep.Scenarios[i]
 		if !sr.selected(sc) {
@@ -246,7 +264,7 @@ func (sr *suiteRun) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			break
 		}
-		sr.runScenario(ctx, sc, rep)
+		sr.runRepeated(ctx, sc, rep)
 		switch rep.Status {
 		case report.Failed:
 			sr.rep.Status = report.Failed

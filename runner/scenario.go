@@ -26,7 +26,9 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 	sr.obs.ScenarioStarted(sr.rep, rep)
 	defer func() {
 		rep.DurationMS = ms(time.Since(rep.Started))
-		sr.obs.ScenarioFinished(sr.rep, rep)
+		if !sr.holdFinish {
+			sr.obs.ScenarioFinished(sr.rep, rep)
+		}
 	}()
 
 	if err := sr.reset(ctx); err != nil {
@@ -146,6 +148,9 @@ func (sr *suiteRun) runStep(ctx context.Context, st *suite.Step, rep *report.Ste
 			}
 		}
 		rep.Status = report.Passed
+		if st.Snapshot.IsSet() {
+			sr.checkSnapshot(st, rep)
+		}
 		return
 	}
 }

@@ -287,6 +287,7 @@ func (sr *suiteRun) restart(ctx context.Context, r *running) error {
 	}
 	r.inst = insts[0]
 	r.rep.Restarts++
+	sr.norm = nil // its container ID and address changed
 	sr.audit(r.decl.Name, "service", r.inst.Image, r.inst.Policy)
 	return nil
 }

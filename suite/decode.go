@@ -11,7 +11,7 @@ import (
 
 // Keys valid at each place of a suite file.
 var (
-	suiteKeys    = []string{"name", "description", "timeout", "seed", "freeze_time", "vars", "images", "policy", "services", "scenario"}
+	suiteKeys    = []string{"name", "description", "timeout", "seed", "freeze_time", "normalize", "vars", "images", "policy", "services", "scenario"}
 	scenarioKeys = []string{"name", "step"}
 )
 
@@ -66,6 +66,8 @@ func decode(file, dir string, root *node, ps *problems) *Suite {
 			s.Timeout, _ = d.duration(e)
 		case "seed":
 			s.Seed, _ = d.int64(e)
+		case "normalize":
+			d.normalize(e)
 		case "freeze_time":
 			if f, ok := d.str(e); ok {
 				t, err := time.Parse(time.RFC3339Nano, f.Value)
@@ -248,4 +250,45 @@ func stepName(n *node, idx int) string {
 		return e.val.str
 	}
 	return fmt.Sprintf("step %d", idx+1)
+}
+
+// normalize reads normalize = [{ match = "regex", replace = "<ID>" }].
+func (d *decoder) normalize(e *entry) {
+	items, ok := d.tableArray(e, "normalize")
+	if !ok {
+		return
+	}
+	for _, n := range items {
+		if n.kind != kTable {
+			continue
+		}
+		r := NormalizeRule{Pos: n.pos}
+		var hasMatch, hasReplace bool
+		for _, kv := range n.entries {
+			switch kv.key {
+			case "match":
+				if f, ok := d.regexp(kv); ok {
+					if f.Value.MatchString("") {
+						d.ps.add(f.Pos, "normalize: %q matches the empty string, which would insert its replacement between characters", f.Value.String())
+						continue
+					}
+					r.Match, hasMatch = f.Value, true
+				}
+			case "replace":
+				if f, ok := d.str(kv); ok {
+					r.Replace, hasReplace = f.Value, true
+				}
+			default:
+				d.unknownKey(kv, []string{"match", "replace"})
+			}
+		}
+		switch {
+		case !hasMatch && n.get("match") == nil:
+			d.ps.add(n.pos, "normalize: a rule needs match (a regular expression) and replace")
+		case !hasReplace && n.get("replace") == nil:
+			d.ps.add(n.pos, "normalize: a rule needs replace (the placeholder, $1 for a group)")
+		case hasMatch && hasReplace:
+			d.s.Normalize = append(d.s.Normalize, r)
+		}
+	}
 }

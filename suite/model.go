@@ -31,6 +31,9 @@ type Suite struct {
 	// FreezeTime fixes the template function now and the containers'
 	// CLEANROOM_TIME (UTC); IsSet false: the real clock.
 	FreezeTime Field[time.Time]
+	// Normalize are the suite's own rules for what varies between runs,
+	// applied after the built-in ones to snapshots and --repeat.
+	Normalize []NormalizeRule
 	Vars       map[string]Field[any]
 	Images     map[string]Field[string] // image reference → replacement
 	Policy     *Policy                  // suite-wide default; nil when not given
@@ -186,6 +189,14 @@ const (
 	DefaultRetryDelay  = time.Second
 	DefaultDockerfile  = "Dockerfile"
 )
+
+// NormalizeRule replaces every match of Match by Replace ($1 expands a
+// group) in normalized output.
+type NormalizeRule struct {
+	Match   *regexp.Regexp
+	Replace string
+	Pos     Pos
+}
 
 // Policy is a [policy] table of the suite, a service or a step. Layer holds
 // only the keys given, so the policy package can merge layers; Keys is where

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cleanroomhq/cleanroom/report"
+	"github.com/cleanroomhq/cleanroom/snapshot"
 )
 
 // console prints progress as it happens and the failures in full at the
@@ -107,7 +108,7 @@ func (c *console) ServiceReady(s *report.Suite, svc *report.Service) {
 func (c *console) ScenarioStarted(*report.Suite, *report.Scenario) {}
 
 func (c *console) StepFinished(s *report.Suite, sc *report.Scenario, st *report.Step) {
-	if !c.verbose && st.Status == report.Passed {
+	if !c.verbose && st.Status == report.Passed && len(st.Notes) == 0 {
 		return
 	}
 	c.printf("      %s %s %s\n", c.mark(st.Status), st.Name, c.paint(dim, dur(st.DurationMS)))
@@ -182,7 +183,7 @@ func (c *console) finish(run *report.Run) {
 					fmt.Fprintf(&b, "%s\n", indent(st.Error, "    "))
 				}
 				for _, f := range st.Failures {
-					fmt.Fprintf(&b, "%s\n", indent(failureText(f), "    "))
+					fmt.Fprintf(&b, "%s\n", indent(c.failureText(f), "    "))
 				}
 			}
 		}
@@ -199,14 +200,20 @@ func (c *console) finish(run *report.Run) {
 	c.printf("%s\n%s\n", b.String(), line)
 }
 
-func failureText(f *report.Failure) string {
+// failureText writes a failure; a diff is coloured (removed red, added
+// green) when the console is.
+func (c *console) failureText(f *report.Failure) string {
 	var b strings.Builder
 	pos := ""
 	if f.Pos != "" {
 		pos = " (" + f.Pos + ")"
 	}
 	if f.Diff != "" {
-		fmt.Fprintf(&b, "%s%s: expected and got differ:\n%s", f.Check, pos, strings.TrimRight(f.Diff, "\n"))
+		diff := strings.TrimRight(f.Diff, "\n")
+		if c.color {
+			diff = snapshot.ColorDiff(diff)
+		}
+		fmt.Fprintf(&b, "%s%s: expected and got differ:\n%s", f.Check, pos, diff)
 		return b.String()
 	}
 	fmt.Fprintf(&b, "%s%s: expected %s, got %s", f.Check, pos, f.Expected, f.Got)

@@ -12,6 +12,7 @@ import (
 	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/runner"
+	"github.com/cleanroomhq/cleanroom/snapshot"
 	"github.com/cleanroomhq/cleanroom/suite"
 )
 
@@ -43,6 +44,9 @@ type runFlags struct {
 	seed        int64
 	seedSet     bool
 	out         string
+	repeat      int
+	allowFlaky  bool
+	update      bool
 }
 
 func newRun() *cobra.Command {
@@ -71,6 +75,9 @@ never became ready).`,
 	fl.StringVar(&f.reportJUnit, "report-junit", "", "write a JUnit XML report to this file")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show service start-up and every step's output")
 	fl.Int64Var(&f.seed, "seed", 0, "seed for every suite (replays a run; default: the suite's seed or a random one)")
+	fl.IntVar(&f.repeat, "repeat", 1, "run every scenario this many times from clean state and fail steps whose normalized results differ")
+	fl.BoolVar(&f.allowFlaky, "allow-flaky", false, "with --repeat: report nondeterministic steps without failing them")
+	fl.BoolVar(&f.update, "update-snapshots", false, "write what snapshot steps saw as their new snapshots (also CLEANROOM_UPDATE_SNAPSHOTS=1)")
 	fl.StringVar(&f.out, "out", "", "write the run's output folder here (audit log; default .cleanroom/runs/<time>-<id>)")
 	return cmd
 }
@@ -86,6 +93,12 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 	}
 	if f.jobs < 1 {
 		return usageError{fmt.Errorf("--jobs must be at least 1, got %d", f.jobs)}
+	}
+	if f.repeat < 1 {
+		return usageError{fmt.Errorf("--repeat must be at least 1, got %d", f.repeat)}
+	}
+	if f.allowFlaky && f.repeat < 2 {
+		return usageError{errors.New("--allow-flaky needs --repeat 2 or more")}
 	}
 	suites, err := suite.LoadAll(args...)
 	if err != nil {
@@ -126,7 +139,8 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 	}
 	con := newConsole(cmd.OutOrStdout(), f.verbose)
 	opts := runner.Options{Jobs: f.jobs, Filter: filter, FailFast: f.failFast, Observer: con, Version: Version(),
-		Policy: project, Audit: out.audit}
+		Policy: project, Audit: out.audit,
+		Repeat: f.repeat, AllowFlaky: f.allowFlaky, Snapshots: snapshot.ModeFromEnv(f.update)}
 	if f.seedSet {
 		opts.Seed = &f.seed
 	}

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/snapshot"
+	"github.com/cleanroomhq/cleanroom/suite"
+)
+
+func newSnapshots() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "snapshots",
+		Short: "Manage the snapshots suites keep in __snapshots__ folders",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "prune [paths...]",
+		Short: "Remove snapshot entries and files no suite refers to any more",
+		Long: `prune loads the suites at the given paths (default ".") and removes, from
+the __snapshots__ folders under those paths, every entry that no step's
+snapshot names, and every .snap file that belongs to no suite. It prints
+what it removed. Suites must load: a suite with errors could hide the
+steps that still use a snapshot.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"."}
+			}
+			suites, err := suite.LoadAll(args...)
+			if err != nil {
+				var list errs.ValidationErrors
+				if errors.As(err, &list) {
+					for _, p := range list {
+						fmt.Fprintln(cmd.ErrOrStderr(), p)
+					}
+					return &exitError{exitInvalid, fmt.Errorf("%s: nothing was pruned", plural(len(list), "error"))}
+				}
+				return &exitError{exitInvalid, err}
+			}
+			referenced := map[string]map[string]bool{}
+			for _, s := range suites {
+				path := snapshot.PathFor(s.File, s.Name.Value)
+				if referenced[path] == nil {
+					referenced[path] = map[string]bool{}
+				}
+				for _, sc := range s.Scenarios {
+					for _, st := range sc.Steps {
+						if st.Snapshot.IsSet() {
+							referenced[path][st.Snapshot.Value] = true
+						}
+					}
+				}
+			}
+			removed := 0
+			for _, root := range args {
+				if info, err := os.Stat(root); err == nil && !info.IsDir() {
+					root = filepath.Dir(root)
+				}
+				gone, err := snapshot.Prune(root, referenced)
+				for _, g := range gone {
+					fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", g)
+				}
+				removed += len(gone)
+				if err != nil {
+					return &exitError{exitInfra, err}
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s removed\n", plural(removed, "snapshot"))
+			return nil
+		},
+	})
+	return cmd
+}
