@@ -34,9 +34,9 @@ type Suite struct {
 	// Normalize are the suite's own rules for what varies between runs,
 	// applied after the built-in ones to snapshots and --repeat.
 	Normalize []NormalizeRule
-	Vars       map[string]Field[any]
-	Images     map[string]Field[string] // image reference → replacement
-	Policy     *Policy                  // suite-wide default; nil when not given
+	Vars      map[string]Field[any]
+	Images    map[string]Field[string] // image reference → replacement
+	Policy    *Policy                  // suite-wide default; nil when not given
 
 	Services  []*Service // in file order
 	Scenarios []*Scenario
