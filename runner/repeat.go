@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cleanroomhq/cleanroom/expect"
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/snapshot"
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -61,7 +60,7 @@ func (sr *suiteRun) fingerprint(st *report.Step) string {
 			fmt.Fprintf(&b, "stderr:\n%s\n", o.Stderr)
 		}
 		if o.Rows != nil {
-			fmt.Fprintf(&b, "rows:\n%s\n", snapshot.Canonical(report.JSONValue(o.Rows)))
+			fmt.Fprintf(&b, "rows:\n%s\n", snapshot.Canonical(plainRows(o.Rows)))
 		}
 		if o.RowsAffected != nil {
 			fmt.Fprintf(&b, "rows_affected: %d\n", *o.RowsAffected)
@@ -76,7 +75,23 @@ func (sr *suiteRun) fingerprint(st *report.Step) string {
 			fmt.Fprintf(&b, "body:\n%s\n", body(o.Body))
 		}
 	}
-	return sr.normalizer().String(b.String())
+	// Redacted like everything recorded: the first run's output has been
+	// redacted in place by the time later runs are compared with it.
+	return sr.shared.secrets.String(sr.normalizer().String(b.String()))
+}
+
+// plainRows gives SQL cells the form templates and captures see (a uuid
+// as its text, a timestamp as RFC 3339), so that normalizers can find them.
+func plainRows(rows [][]any) any {
+	out := make([]any, len(rows))
+	for i, row := range rows {
+		cells := make([]any, len(row))
+		for j, c := range row {
+			cells[j] = report.JSONValue(cellValue(c))
+		}
+		out[i] = cells
+	}
+	return out
 }
 
 // body is an HTTP body as stored: JSON with sorted keys, anything else as
@@ -114,7 +129,8 @@ func (sr *suiteRun) runRepeated(ctx context.Context, sc *suite.Scenario, rep *re
 	// show the first.
 	obs := sr.obs
 	sr.obs = logOnly{obs}
-	defer func() { sr.obs = obs }()
+	sr.repeating = true
+	defer func() { sr.obs, sr.repeating = obs, false }()
 	for run := 2; run <= sr.opts.Repeat && ctx.Err() == nil; run++ {
 		again := &report.Scenario{Name: rep.Name}
 		sr.runScenario(ctx, sc, again)
@@ -133,7 +149,7 @@ func (sr *suiteRun) runRepeated(ctx context.Context, sc *suite.Scenario, rep *re
 			}
 			orig := rep.Steps[i]
 			if orig.Flaky == nil {
-				orig.Flaky = &report.Flaky{Runs: sr.opts.Repeat, Diff: expect.TextDiff(first[i], fp)}
+				orig.Flaky = &report.Flaky{Runs: sr.opts.Repeat, Diff: runDiff(first[i], fp, run)}
 			}
 			orig.Flaky.Differing = append(orig.Flaky.Differing, run)
 		}
@@ -155,6 +171,15 @@ func (sr *suiteRun) runRepeated(ctx context.Context, sc *suite.Scenario, rep *re
 		})
 		rep.Status = report.Failed
 	}
+}
+
+// runDiff is the unified diff of run 1's fingerprint against run n's.
+func runDiff(first, again string, n int) string {
+	d := snapshot.Diff(first, again)
+	if _, rest, ok := strings.Cut(d, "\n+++ got\n"); ok {
+		d = fmt.Sprintf("--- run 1\n+++ run %d\n", n) + rest
+	}
+	return d
 }
 
 func joinInts(xs []int) string {

@@ -191,6 +191,7 @@ type suiteRun struct {
 	// holdFinish: runScenario leaves ScenarioFinished to its caller, which
 	// has more runs of the scenario to compare (--repeat).
 	holdFinish bool
+	repeating  bool // running scenarios 2… of --repeat
 	// snaps is the suite's snapshot file, opened at the first snapshot
 	// step (snapErr if it did not load).
 	snaps   *snapshot.File

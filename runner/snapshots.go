@@ -2,7 +2,9 @@ package runner
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/snapshot"
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -26,11 +28,18 @@ func snapshotValue(o *report.Output) string {
 	case o.ExitCode != nil:
 		return o.Stdout
 	case o.Rows != nil:
-		return snapshot.Canonical(report.JSONValue(o.Rows)) + "\n"
+		return withNewline(snapshot.Canonical(plainRows(o.Rows)))
 	case o.Reply != nil:
-		return snapshot.Canonical(report.JSONValue(o.Reply)) + "\n"
+		return withNewline(snapshot.Canonical(report.JSONValue(o.Reply)))
 	}
 	return body(o.Body)
+}
+
+func withNewline(s string) string {
+	if strings.HasSuffix(s, "\n") {
+		return s
+	}
+	return s + "\n"
 }
 
 // checkSnapshot compares a passing step's normalized, redacted output with
@@ -44,7 +53,14 @@ func (sr *suiteRun) checkSnapshot(st *suite.Step, rep *report.Step) {
 		return
 	}
 	got := sr.shared.secrets.String(sr.normalizer().String(snapshotValue(rep.Output)))
-	res := f.Check(name, got, sr.opts.Snapshots)
+	mode := sr.opts.Snapshots
+	if sr.repeating {
+		// Later runs of --repeat compare with what the first run saw (or
+		// wrote) and write nothing: the first run alone updates, and a
+		// step whose output differs shows as nondeterministic.
+		mode = snapshot.Mode{CI: true}
+	}
+	res := f.Check(name, got, mode)
 	rep.Snapshot = &report.Snapshot{Name: name, File: f.Path(), Status: string(res.Status)}
 	switch res.Status {
 	case snapshot.Mismatch:
@@ -69,4 +85,43 @@ func (sr *suiteRun) saveSnapshots() {
 		sr.rep.Status = report.Errored
 		sr.rep.Error = fmt.Sprintf("writing snapshots: %v", err)
 	}
+}
+
+// CheckSnapshots rejects two suites that would share one snapshot file
+// (same directory, same name) while either has snapshot steps: their
+// entries would mix, and with --jobs one write would undo the other.
+func CheckSnapshots(suites []*suite.Suite) error {
+	var list errs.ValidationErrors
+	byPath := map[string]*suite.Suite{}
+	for _, s := range suites {
+		path := snapshot.PathFor(s.File, s.Name.Value)
+		other, ok := byPath[path]
+		if !ok {
+			byPath[path] = s
+			continue
+		}
+		if usesSnapshots(s) || usesSnapshots(other) {
+			list = append(list, &errs.ValidationError{Pos: suitePos(s),
+				Message: fmt.Sprintf("suite %q would share the snapshot file %s with %s: give one of them another name", s.Name.Value, path, other.File)})
+		}
+	}
+	return list.Err()
+}
+
+func usesSnapshots(s *suite.Suite) bool {
+	for _, sc := range s.Scenarios {
+		for _, st := range sc.Steps {
+			if st.Snapshot.IsSet() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func suitePos(s *suite.Suite) string {
+	if s.Name.IsSet() {
+		return s.Name.Pos.String()
+	}
+	return s.File
 }

@@ -115,7 +115,9 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 	} else {
 		pol := sr.pol.steps[st].Policy
 		sr.audit(st.Name.Value, "one-shot", st.Image.Value, pol)
-		res, err = sr.env.Run(ctx, backend.ContainerSpec{Image: st.Image.Value, Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Policy: pol}, timeout)
+		// Named after the step, not a counter: its host name is the same
+		// on every run.
+		res, err = sr.env.Run(ctx, backend.ContainerSpec{Name: oneShotName(st), Image: st.Image.Value, Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Policy: pol}, timeout)
 	}
 	if err != nil {
 		return outcome{err: err, exec: &res}
@@ -339,3 +341,26 @@ func (sr *suiteRun) performHTTP(ctx context.Context, st *suite.Step, data map[st
 
 // maxBody bounds what an http step reads of a response.
 const maxBody = 16 << 20
+
+// oneShotName is a one-shot container's name and host name: "run-" and the
+// step's name as a host name allows. Steps of a suite run one at a time,
+// and each one-shot container is gone before the next step starts.
+func oneShotName(st *suite.Step) string {
+	var b strings.Builder
+	b.WriteString("run-")
+	dash := false
+	for _, r := range strings.ToLower(st.Name.Value) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case !dash && b.Len() > len("run-"):
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 48 {
+			break
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
+}

@@ -261,18 +261,29 @@ func plainMap(rv reflect.Value, depth int) any {
 	type kv struct {
 		key   string
 		value any
-		order string // the value's text, to order keys that read the same
 	}
-	var kvs []kv
+	kvs := make([]kv, 0, rv.Len())
 	iter := rv.MapRange()
 	for iter.Next() {
-		val := plain(iter.Value().Interface(), depth+1)
-		kvs = append(kvs, kv{keyText(iter.Key().Interface(), depth), val, render(val)})
+		kvs = append(kvs, kv{keyText(iter.Key().Interface(), depth), plain(iter.Value().Interface(), depth+1)})
 	}
-	slices.SortFunc(kvs, func(a, b kv) int {
-		return cmp.Or(strings.Compare(a.key, b.key), strings.Compare(a.order, b.order))
-	})
 	out := make(map[string]any, len(kvs))
+	clash := false
+	for _, e := range kvs {
+		_, clash = out[e.key]
+		if clash {
+			break
+		}
+		out[e.key] = e.value
+	}
+	if !clash {
+		return out
+	}
+	// Rendering values to order them is the price of a clash only.
+	slices.SortFunc(kvs, func(a, b kv) int {
+		return cmp.Or(strings.Compare(a.key, b.key), strings.Compare(render(a.value), render(b.value)))
+	})
+	clear(out)
 	for _, e := range kvs {
 		key := e.key
 		for n := 2; ; n++ {

@@ -121,7 +121,7 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("snapshot: read %s: %w", path, err)
 	}
 	f.onDisk = true
-	f.goTest = firstLine(data) == goTestSignature || strings.HasPrefix(firstLine(data), goTestSignature+":")
+	f.goTest = strings.HasPrefix(firstLine(data), goTestSignature)
 	if err := parse(path, string(data), f.entries); err != nil {
 		return nil, err
 	}
@@ -301,6 +301,15 @@ func plainLine(line string) bool {
 		}
 	}
 	return true
+}
+
+// displayName is name as a header shows it: quoted when it holds what a
+// line of output could not.
+func displayName(name string) string {
+	if plainName(name) {
+		return name
+	}
+	return strconv.Quote(name)
 }
 
 // plainName reports whether name can follow "=== " as it is.

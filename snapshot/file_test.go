@@ -289,7 +289,7 @@ func TestSave(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.Set("a", "1\n")      // same value
+		g.Set("a", "1\n")     // same value
 		g.Delete("not there") // nothing to delete
 		// A change on disk that a write would undo.
 		if err := os.WriteFile(path, []byte("=== a\n| 1\n"), 0o644); err != nil {

@@ -88,9 +88,35 @@ func FuzzNormalize(f *testing.F) {
 	f.Add(strings.Repeat("2026-11-26T08:39:54.5Z1s a1b2c3d4e5f6 ", 3))
 	n := NewNormalizer(WithLiteral("32771", "<PORT>"), WithLiteral("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "<SESSION>"))
 	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := normalizeBuiltins(s), wholeText(s); got != want {
+			t.Fatalf("line by line differs from the whole text:\n in   %q\n got  %q\n want %q", s, got, want)
+		}
 		once := n.String(s)
 		if twice := n.String(once); twice != once {
 			t.Fatalf("not idempotent:\n in    %q\n once  %q\n twice %q", s, once, twice)
 		}
 	})
+}
+
+// wholeText is normalizeBuiltins without the line-by-line shortcut: each
+// expression over the whole text until it finds nothing more.
+func wholeText(s string) string {
+	fixpoint := func(s string, f func(string) string) string {
+		for {
+			r := f(s)
+			if r == s {
+				return s
+			}
+			s = r
+		}
+	}
+	s = fixpoint(s, func(s string) string { return timestampRE.ReplaceAllLiteralString(s, PlaceholderTime) })
+	s = uuidRE.ReplaceAllLiteralString(s, PlaceholderUUID)
+	s = containerRE.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.ContainsAny(m, "abcdef") && strings.ContainsAny(m, "0123456789") {
+			return PlaceholderContainer
+		}
+		return m
+	})
+	return durationRE.ReplaceAllLiteralString(s, PlaceholderDuration)
 }

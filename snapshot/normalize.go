@@ -56,7 +56,8 @@ func WithRules(rules ...Rule) Option {
 // placeholder: the session ID with <SESSION>, a container ID with
 // <CONTAINER>, an ephemeral host port with <PORT>. Literals are replaced
 // before anything else, longest first, so that a session ID, which is a
-// UUID, becomes <SESSION> and not <UUID>.
+// UUID, becomes <SESSION> and not <UUID> (and once more after the
+// built-ins, for a literal that only stands alone once they are done).
 //
 // A literal is replaced where it stands as a whole token: where it starts
 // (ends) with a letter or digit, it is not replaced when a letter or digit
@@ -135,6 +136,9 @@ func (n *Normalizer) String(s string) string {
 	s = n.replaceLiterals(s)
 	if n.builtins {
 		s = normalizeBuiltins(s)
+		// Again, for a literal that a built-in match stuck to, as in
+		// "…54Z32771": now "<TIME>32771", it stands as a token.
+		s = n.replaceLiterals(s)
 	}
 	for _, r := range n.rules {
 		s = r.Match.ReplaceAllString(s, r.Replace)
@@ -228,13 +232,128 @@ var (
 // timestamp holds things that look like durations, and a UUID's last group
 // looks like a short container ID.
 func normalizeBuiltins(s string) string {
-	s = timestampRE.ReplaceAllLiteralString(s, PlaceholderTime)
-	s = uuidRE.ReplaceAllLiteralString(s, PlaceholderUUID)
-	s = containerRE.ReplaceAllStringFunc(s, func(m string) string {
+	s = replaceLines(s, timestampRE, hasClock, func(string) string { return PlaceholderTime })
+	s = replaceLines(s, uuidRE, hasHexRun(8), func(string) string { return PlaceholderUUID })
+	s = replaceLines(s, containerRE, hasHexRun(12), func(m string) string {
 		if strings.ContainsAny(m, "abcdef") && strings.ContainsAny(m, "0123456789") {
 			return PlaceholderContainer
 		}
 		return m
 	})
-	return durationRE.ReplaceAllLiteralString(s, PlaceholderDuration)
+	return replaceLines(s, durationRE, hasUnit, func(string) string { return PlaceholderDuration })
+}
+
+// replaceLines replaces the matches of re, which never span lines, only in
+// the lines where anchor finds what every match holds. The regular
+// expressions are slow (a few MB/s for timestamps); most lines of an
+// output match none of them, and a cheap scan tells.
+func replaceLines(s string, re *regexp.Regexp, anchor func(string) bool, repl func(string) string) string {
+	var b strings.Builder
+	last := 0 // s[last:start] is not yet written
+	for start := 0; start < len(s); {
+		end := strings.IndexByte(s[start:], '\n')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += start
+		}
+		if line := s[start:end]; anchor(line) {
+			if r := replaceAll(re, line, repl); r != line {
+				b.WriteString(s[last:start])
+				b.WriteString(r)
+				last = end
+			}
+		}
+		start = end + 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// replaceAll is re.ReplaceAllStringFunc, repeated while a replaced match
+// was followed by a letter or digit. A timestamp may end without a word
+// boundary ("…00:00Nov 26 08:39"); once it is "<TIME>", what followed it
+// starts at one and may match in turn, and normalizing must not leave that
+// for a second run to find.
+func replaceAll(re *regexp.Regexp, s string, repl func(string) string) string {
+	for {
+		idx := re.FindAllStringIndex(s, -1)
+		if idx == nil {
+			return s
+		}
+		var b strings.Builder
+		last, glued := 0, false
+		for _, m := range idx {
+			r := repl(s[m[0]:m[1]])
+			if r == s[m[0]:m[1]] {
+				continue
+			}
+			b.WriteString(s[last:m[0]])
+			b.WriteString(r)
+			last = m[1]
+			glued = glued || m[1] < len(s) && isWordByte(s[m[1]])
+		}
+		if last == 0 {
+			return s
+		}
+		b.WriteString(s[last:])
+		s = b.String()
+		if !glued {
+			return s
+		}
+	}
+}
+
+// isWordByte reports whether c is a word character for \b.
+func isWordByte(c byte) bool {
+	return isDigit(c) || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// hasClock reports whether line has "d:d" or "dTd", which every timestamp
+// the built-ins know holds.
+func hasClock(line string) bool {
+	for i := 1; i+1 < len(line); i++ {
+		if (line[i] == ':' || line[i] == 'T') && isDigit(line[i-1]) && isDigit(line[i+1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasHexRun returns an anchor that reports whether a line has n hex
+// digits in a row, as a UUID (8) and a container ID (12) have.
+func hasHexRun(n int) func(string) bool {
+	return func(line string) bool {
+		run := 0
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			if isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' {
+				if run++; run >= n {
+					return true
+				}
+			} else {
+				run = 0
+			}
+		}
+		return false
+	}
+}
+
+// hasUnit reports whether line has a digit followed by the first byte of
+// a duration unit (ns, us, µs, μs, ms, s, m, h).
+func hasUnit(line string) bool {
+	for i := 0; i+1 < len(line); i++ {
+		if isDigit(line[i]) {
+			switch line[i+1] {
+			case 'n', 'u', 'm', 's', 'h', 0xC2, 0xCE: // µ is C2 B5, μ is CE BC
+				return true
+			}
+		}
+	}
+	return false
 }

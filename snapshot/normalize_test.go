@@ -38,6 +38,7 @@ var builtinTests = []struct {
 	{"ls -l", "-rw-r--r-- 1 root root 5 Nov 26 08:39 f", "-rw-r--r-- 1 root root 5 <TIME> f"},
 	{"access log", `127.0.0.1 - - [26/Nov/2026:08:39:54 +0000] "GET / HTTP/1.1" 200`, `127.0.0.1 - - [<TIME>] "GET / HTTP/1.1" 200`},
 	{"access method kept after a zone-less time", "2026-11-26 08:39:54 GET /", "<TIME> GET /"},
+	{"timestamps stuck together", "2026-11-26T08:39:54ZNov 26 08:39:54", "<TIME><TIME>"},
 	{"time.Time in canonical JSON", Canonical(time.Date(2026, 11, 26, 8, 39, 54, 1, time.UTC)), "\"<TIME>\"\n"},
 
 	// UUIDs.
@@ -123,11 +124,16 @@ func TestLiterals(t *testing.T) {
 		{"x" + session[24:], "x" + session[24:]},
 		{"db-1 db-12 xdb-1", "<CONTAINER> db-12 xdb-1"},
 		{"5432 and 32771", "<PG> and <PORT>"},
+		// Stuck to a timestamp, the port stands alone once that is <TIME>.
+		{"2026-11-26T08:39:54Z32771", "<TIME><PORT>"},
 		{"", ""},
 	}
 	for _, tt := range tests {
 		if got := n.String(tt.in); got != tt.want {
 			t.Errorf("String(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+		}
+		if got := n.String(tt.want); got != tt.want {
+			t.Errorf("not idempotent: %q, then %q", tt.want, got)
 		}
 	}
 }

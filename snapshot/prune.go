@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -16,9 +15,10 @@ import (
 // file of each suite (PathFor; relative or absolute, the same file either
 // way) to the names its steps use. Entries whose name is not referenced are
 // deleted, files left without entries are removed, and a file no suite maps
-// to is removed whole. removed lists what went, one "path: name" line per
-// entry (a file that had no entries at all is listed as "path"), in path
-// and name order.
+// to is removed whole — so referenced must hold every suite under dir, not
+// only those a filter selected or that loaded. removed lists what went, one
+// "path: name" line per entry (a file that had no entries at all is listed
+// as "path"), in path and name order; paths start with dir.
 //
 // Prune leaves alone what is not a cleanroom suite snapshot file: files
 // that do not start with the cleanroom header (Jest writes
@@ -31,17 +31,23 @@ func Prune(dir string, referenced map[string]map[string]bool) (removed []string,
 	for p, names := range referenced {
 		refs[absPath(p)] = names
 	}
+	// WalkDir does not follow a root that is a symbolic link; "link/." is
+	// the directory it points to, and the paths below read "link/…".
+	root := dir
+	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		root = dir + string(filepath.Separator) + "."
+	}
 	var errs []error
-	walkErr := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	walkErr := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("snapshot: prune: %w", err))
-			if d != nil && d.IsDir() && path != dir {
+			if d != nil && d.IsDir() && path != root {
 				return fs.SkipDir
 			}
 			return nil
 		}
 		if d.IsDir() {
-			if path != dir && skipDir(d.Name()) {
+			if path != root && skipDir(d.Name()) {
 				return fs.SkipDir
 			}
 			return nil
@@ -66,11 +72,22 @@ func skipDir(name string) bool {
 	return strings.HasPrefix(name, ".") || name == "vendor" || name == "node_modules"
 }
 
+// absPath is p absolute and with symbolic links resolved, so that the
+// runner's path of a suite and the path Prune walks to name the same file
+// the same way: a mismatch would remove the suite's whole file. A file
+// that does not exist is named by its resolved directory.
 func absPath(p string) string {
-	if a, err := filepath.Abs(p); err == nil {
-		return a
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
 	}
-	return filepath.Clean(p)
+	if r, err := filepath.EvalSymlinks(a); err == nil {
+		return r
+	}
+	if d, err := filepath.EvalSymlinks(filepath.Dir(a)); err == nil {
+		return filepath.Join(d, filepath.Base(a))
+	}
+	return a
 }
 
 // pruneFile deletes the entries of the file at path that are not in keep
@@ -121,13 +138,4 @@ func readHead(path string) (string, error) {
 		return "", fmt.Errorf("snapshot: prune: read %s: %w", path, err)
 	}
 	return string(buf[:n]), nil
-}
-
-// displayName is name as a header shows it: quoted when it holds what a
-// line of output could not.
-func displayName(name string) string {
-	if plainName(name) {
-		return name
-	}
-	return strconv.Quote(name)
 }

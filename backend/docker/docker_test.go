@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,15 +145,36 @@ func TestLabelsAndNetwork(t *testing.T) {
 		}
 	})
 
+	env := map[string]string{}
+	for _, k := range []string{"ZULU", "ALPHA", "MIKE", "BRAVO", "YANKEE", "CHARLIE", "XRAY", "DELTA"} {
+		env[k] = "1"
+	}
 	c, err := sess.Start(ctx, backend.ContainerSpec{
 		Name:   "web",
 		Image:  fixtureImage,
 		Pull:   backend.PullNever,
 		Cmd:    []string{"sleep", "86400"},
+		Env:    env,
 		Labels: map[string]string{"com.example.purpose": "labels-test"},
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
+	}
+
+	// The process sees its environment in sorted order, the same on every
+	// run (testcontainers would list a map in random order).
+	res, err := c.Exec(ctx, backend.ExecSpec{Cmd: []string{"sh", "-c", "tr '\\0' '\\n' < /proc/1/environ | cut -d= -f1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, k := range strings.Fields(string(res.Stdout)) {
+		if env[k] != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) != len(env) || !slices.IsSorted(keys) {
+		t.Errorf("environment order of the container's process: %v, want the %d keys sorted", keys, len(env))
 	}
 
 	ci, err := cli.ContainerInspect(ctx, c.ID(), client.ContainerInspectOptions{})

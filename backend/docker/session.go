@@ -84,6 +84,9 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 			Networks:       networksFor(spec.Policy, s.netName),
 			NetworkAliases: map[string][]string{s.netName: {spec.Name}},
 			ConfigModifier: func(c *container.Config) {
+				// testcontainers lists a map's env in random order;
+				// a container sees it sorted, the same every run.
+				c.Env = envList(spec.Env)
 				c.User = spec.User
 				if c.User == "" {
 					c.User = spec.Policy.User

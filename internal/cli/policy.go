@@ -26,10 +26,17 @@ func checkPolicies(suites []*suite.Suite) (project *suite.Policy, problems errs.
 		}
 		return nil, nil, err
 	}
-	if err := runner.CheckPolicies(suites, proj.Policy); err != nil {
-		if !errors.As(err, &problems) {
+	for _, err := range []error{runner.CheckPolicies(suites, proj.Policy), runner.CheckSnapshots(suites)} {
+		var list errs.ValidationErrors
+		switch {
+		case err == nil:
+		case errors.As(err, &list):
+			problems = append(problems, list...)
+		default:
 			return nil, nil, err
 		}
+	}
+	if len(problems) > 0 {
 		return nil, problems, nil
 	}
 	return proj.Policy, nil, nil
