@@ -170,9 +170,9 @@ func TestNilNormalizer(t *testing.T) {
 }
 
 func TestNormalizeLongInput(t *testing.T) {
-	in := strings.Repeat("2026-11-26T08:39:54Z 15ms a1b2c3d4e5f6 ", 20_000)
+	in := strings.Repeat("2026-11-26T08:39:54Z 15ms a1b2c3d4e5f6 ", 2_000)
 	got := NewNormalizer().String(in)
-	if want := strings.Repeat("<TIME> <DURATION> <CONTAINER> ", 20_000); got != want {
+	if want := strings.Repeat("<TIME> <DURATION> <CONTAINER> ", 2_000); got != want {
 		t.Errorf("long input: got %d bytes, want %d", len(got), len(want))
 	}
 }

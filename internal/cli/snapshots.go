@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +20,7 @@ func newSnapshots() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "prune [paths...]",
 		Short: "Remove snapshot entries and files no suite refers to any more",
-		Long: `prune loads the suites at the given paths (default ".") and removes, from
+		Long: `prune loads the suites in the given folders (default ".") and removes, from
 the __snapshots__ folders under those paths, every entry that no step's
 snapshot names, and every .snap file that belongs to no suite. It prints
 what it removed. Suites must load: a suite with errors could hide the
@@ -29,6 +28,14 @@ steps that still use a snapshot.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"."}
+			}
+			// A folder and every suite under it, never a single file:
+			// the snapshots of a suite beside it that was not loaded
+			// would look unreferenced, and go.
+			for _, a := range args {
+				if info, err := os.Stat(a); err == nil && !info.IsDir() {
+					return usageError{fmt.Errorf("prune takes folders, and %s is a file: give its folder, so that every suite there is seen", a)}
+				}
 			}
 			suites, err := suite.LoadAll(args...)
 			if err != nil {
@@ -57,9 +64,6 @@ steps that still use a snapshot.`,
 			}
 			removed := 0
 			for _, root := range args {
-				if info, err := os.Stat(root); err == nil && !info.IsDir() {
-					root = filepath.Dir(root)
-				}
 				gone, err := snapshot.Prune(root, referenced)
 				for _, g := range gone {
 					fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", g)
