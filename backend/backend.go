@@ -110,7 +110,10 @@ type BuildSpec struct {
 
 // ContainerSpec describes a container to start.
 type ContainerSpec struct {
-	Name       string // service name: the host name other containers use
+	Name string // service name: the host name other containers use
+	// Hostname is the container's own host name, when it is not Name (a
+	// one-shot container named by a counter keeps a stable host name).
+	Hostname   string
 	Image      string // already mapped; the backend does not rewrite it
 	Pull       PullPolicy
 	Entrypoint []string

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -244,7 +245,11 @@ func TestAdversarialNetwork(t *testing.T) {
 			t.Parallel()
 			st := only(t, runText(t, "net", oneShot("busybox", c.pol, reach(c.target)...)))
 			if _, stdout, _ := out(st); strings.TrimSpace(stdout) != c.want {
-				t.Fatalf("stdout %q, error %q: want %s", stdout, st.Error, c.want)
+				// Seen once in a fresh-clone CI run and not since: say
+				// what the engine's firewall held, for whoever sees it
+				// next.
+				fw, _ := exec.Command("iptables", "-S").CombinedOutput()
+				t.Fatalf("stdout %q, error %q: want %s (target %s)\nfirewall:\n%s", stdout, st.Error, c.want, c.target, fw)
 			}
 		})
 	}

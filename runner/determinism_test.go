@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/suite"
 )
 
@@ -83,5 +84,34 @@ func TestCheckSnapshots(t *testing.T) {
 	}
 	if err := CheckSnapshots([]*suite.Suite{parse("d/a.cleanroom.toml", withSnap), parse("e/a.cleanroom.toml", withSnap)}); err != nil {
 		t.Errorf("other folders: got %v, want no error", err)
+	}
+}
+
+// A secret is redacted before the normalizers run: a rule that rewrote
+// part of it would otherwise leave the rest in a snapshot or a diff.
+func TestFingerprintRedactsBeforeNormalizing(t *testing.T) {
+	s, err := suite.Parse("f.cleanroom.toml", []byte(`normalize = [{ match = '[0-9]+', replace = "<N>" }]
+[policy]
+secrets = ["TOKEN"]
+[vars]
+TOKEN = "tok-zzz-123"
+[[scenario]]
+name = "s"
+[[scenario.step]]
+image = "busybox"
+exec = ["true"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := newSecrets([]*suite.Suite{s}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := &suiteRun{suite: s, shared: &runState{secrets: sec}}
+	code := 0
+	fp := sr.fingerprint(&report.Step{Status: report.Passed, Output: &report.Output{ExitCode: &code, Stdout: "token tok-zzz-123 and 42\n"}})
+	if strings.Contains(fp, "tok-zzz") || !strings.Contains(fp, "token [REDACTED] and <N>") {
+		t.Errorf("fingerprint:\n%s\nwant the secret redacted whole and the number normalized", fp)
 	}
 }

@@ -75,9 +75,11 @@ func (sr *suiteRun) fingerprint(st *report.Step) string {
 			fmt.Fprintf(&b, "body:\n%s\n", body(o.Body))
 		}
 	}
-	// Redacted like everything recorded: the first run's output has been
-	// redacted in place by the time later runs are compared with it.
-	return sr.shared.secrets.String(sr.normalizer().String(b.String()))
+	// Redacted like everything recorded (the first run's output has been
+	// redacted in place by the time later runs are compared with it), and
+	// before normalized: a normalizer that rewrote part of a secret would
+	// hide it from the redactor.
+	return sr.normalizer().String(sr.shared.secrets.String(b.String()))
 }
 
 // plainRows gives SQL cells the form templates and captures see (a uuid
@@ -135,9 +137,10 @@ func (sr *suiteRun) runRepeated(ctx context.Context, sc *suite.Scenario, rep *re
 		again := &report.Scenario{Name: rep.Name}
 		sr.runScenario(ctx, sc, again)
 		if again.Status == report.Errored {
-			// Not the steps' doing: the environment failed.
+			// Not the steps' doing: the environment failed. What earlier
+			// runs showed is still reported below.
 			rep.Status, rep.Error = report.Errored, fmt.Sprintf("run %d of %d: %s", run, sr.opts.Repeat, again.Error)
-			return
+			break
 		}
 		for i, st := range again.Steps {
 			if i >= len(rep.Steps) {
@@ -154,10 +157,11 @@ func (sr *suiteRun) runRepeated(ctx context.Context, sc *suite.Scenario, rep *re
 			orig.Flaky.Differing = append(orig.Flaky.Differing, run)
 		}
 	}
-	for _, st := range rep.Steps {
+	for i, st := range rep.Steps {
 		if st.Flaky == nil {
 			continue
 		}
+		sr.undoSnapshot(sc.Steps[i], st)
 		st.Notes = append(st.Notes, fmt.Sprintf("nondeterministic: its result differs in run(s) %s of %d", joinInts(st.Flaky.Differing), st.Flaky.Runs))
 		if sr.opts.AllowFlaky {
 			continue
@@ -169,7 +173,9 @@ func (sr *suiteRun) runRepeated(ctx context.Context, sc *suite.Scenario, rep *re
 			Got:      fmt.Sprintf("a different result in run(s) %s", joinInts(st.Flaky.Differing)),
 			Diff:     st.Flaky.Diff,
 		})
-		rep.Status = report.Failed
+		if rep.Status != report.Errored {
+			rep.Status = report.Failed
+		}
 	}
 }
 

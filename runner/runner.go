@@ -89,6 +89,7 @@ func Run(ctx context.Context, suites []*suite.Suite, opts Options) *report.Run {
 	for i, s := range suites {
 		run.Suites[i] = newSuiteReport(s, opts)
 	}
+	conflicts := snapshotConflicts(suites)
 	sec, err := newSecrets(suites, opts.Policy)
 	if err != nil {
 		for _, rep := range run.Suites {
@@ -113,6 +114,10 @@ func Run(ctx context.Context, suites []*suite.Suite, opts Options) *report.Run {
 	// starts: those stay skipped.
 start:
 	for i, s := range suites {
+		if msg, ok := conflicts[i]; ok {
+			run.Suites[i].Status, run.Suites[i].Error = report.Errored, msg
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -196,6 +201,10 @@ type suiteRun struct {
 	// step (snapErr if it did not load).
 	snaps   *snapshot.File
 	snapErr error
+	// snapPrev holds, per snapshot a step created or updated in this
+	// run, what was there before (nil: nothing), so --repeat can take
+	// back the write of a nondeterministic step.
+	snapPrev map[string]*string
 }
 
 func (sr *suiteRun) run(ctx context.Context) {

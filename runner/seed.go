@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"math"
 	"time"
 
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -20,7 +19,9 @@ func deriveSeed(parent int64, name string) int64 {
 	binary.LittleEndian.PutUint64(b[:], uint64(parent))
 	h.Write(b[:])
 	h.Write([]byte(name))
-	return int64(h.Sum64() & math.MaxInt64)
+	// 53 bits: the report's JSON readers that keep numbers as doubles
+	// (JavaScript's) read them back exactly.
+	return int64(h.Sum64() & (1<<53 - 1))
 }
 
 // stepSeeds derives the seed of each step of a scenario. Two steps with the

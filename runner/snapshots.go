@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/cleanroomhq/cleanroom/errs"
@@ -52,7 +53,9 @@ func (sr *suiteRun) checkSnapshot(st *suite.Step, rep *report.Step) {
 		rep.Status, rep.Error = report.Failed, fmt.Sprintf("snapshot %q: %v", name, err)
 		return
 	}
-	got := sr.shared.secrets.String(sr.normalizer().String(snapshotValue(rep.Output)))
+	// Redacted before normalized: a normalizer that rewrote part of a
+	// secret would hide it from the redactor.
+	got := sr.normalizer().String(sr.shared.secrets.String(snapshotValue(rep.Output)))
 	mode := sr.opts.Snapshots
 	if sr.repeating {
 		// Later runs of --repeat compare with what the first run saw (or
@@ -73,7 +76,37 @@ func (sr *suiteRun) checkSnapshot(st *suite.Step, rep *report.Step) {
 		rep.Error = fmt.Sprintf("snapshot %q is not in %s, and CI is set, so it was not written: run `cleanroom run --update-snapshots` and commit the file", name, f.Path())
 	case snapshot.Created, snapshot.Updated:
 		rep.Notes = append(rep.Notes, fmt.Sprintf("snapshot %q %s in %s", name, res.Status, f.Path()))
+		if sr.snapPrev == nil {
+			sr.snapPrev = map[string]*string{}
+		}
+		if _, ok := sr.snapPrev[name]; !ok {
+			var prev *string
+			if res.Status == snapshot.Updated {
+				prev = &res.Want
+			}
+			sr.snapPrev[name] = prev
+		}
 	}
+}
+
+// undoSnapshot takes back what a step wrote to its snapshot once --repeat
+// showed the step to be nondeterministic: a snapshot of one arbitrary run
+// would only fail the next.
+func (sr *suiteRun) undoSnapshot(st *suite.Step, rep *report.Step) {
+	if rep.Snapshot == nil || sr.snaps == nil {
+		return
+	}
+	prev, wrote := sr.snapPrev[rep.Snapshot.Name]
+	if !wrote {
+		return
+	}
+	if prev == nil {
+		sr.snaps.Delete(rep.Snapshot.Name)
+	} else {
+		sr.snaps.Set(rep.Snapshot.Name, *prev)
+	}
+	delete(sr.snapPrev, rep.Snapshot.Name)
+	rep.Notes = append(rep.Notes, fmt.Sprintf("snapshot %q not written: the step is nondeterministic", st.Snapshot.Value))
 }
 
 // saveSnapshots writes the suite's snapshot file when a check changed it.
@@ -89,23 +122,42 @@ func (sr *suiteRun) saveSnapshots() {
 
 // CheckSnapshots rejects two suites that would share one snapshot file
 // (same directory, same name) while either has snapshot steps: their
-// entries would mix, and with --jobs one write would undo the other.
+// entries would mix, and with --jobs one write would undo the other. Run
+// makes the same check and does not run such a suite.
 func CheckSnapshots(suites []*suite.Suite) error {
 	var list errs.ValidationErrors
-	byPath := map[string]*suite.Suite{}
-	for _, s := range suites {
-		path := snapshot.PathFor(s.File, s.Name.Value)
-		other, ok := byPath[path]
-		if !ok {
-			byPath[path] = s
-			continue
-		}
-		if usesSnapshots(s) || usesSnapshots(other) {
-			list = append(list, &errs.ValidationError{Pos: suitePos(s),
-				Message: fmt.Sprintf("suite %q would share the snapshot file %s with %s: give one of them another name", s.Name.Value, path, other.File)})
+	conflicts := snapshotConflicts(suites)
+	for i, s := range suites {
+		if msg, ok := conflicts[i]; ok {
+			list = append(list, &errs.ValidationError{Pos: suitePos(s), Message: msg})
 		}
 	}
 	return list.Err()
+}
+
+// snapshotConflicts maps the index of each suite that would share its
+// snapshot file with an earlier one to why. Paths are compared absolute
+// and without case, as a case-insensitive file system would see them.
+func snapshotConflicts(suites []*suite.Suite) map[int]string {
+	out := map[int]string{}
+	first := map[string]*suite.Suite{}
+	for i, s := range suites {
+		path := snapshot.PathFor(s.File, s.Name.Value)
+		key := path
+		if abs, err := filepath.Abs(path); err == nil {
+			key = abs
+		}
+		key = strings.ToLower(key)
+		other, ok := first[key]
+		if !ok {
+			first[key] = s
+			continue
+		}
+		if usesSnapshots(s) || usesSnapshots(other) {
+			out[i] = fmt.Sprintf("suite %q would share the snapshot file %s with %s: give one of them another name", s.Name.Value, path, other.File)
+		}
+	}
+	return out
 }
 
 func usesSnapshots(s *suite.Suite) bool {

@@ -115,9 +115,9 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 	} else {
 		pol := sr.pol.steps[st].Policy
 		sr.audit(st.Name.Value, "one-shot", st.Image.Value, pol)
-		// Named after the step, not a counter: its host name is the same
-		// on every run.
-		res, err = sr.env.Run(ctx, backend.ContainerSpec{Name: oneShotName(st), Image: st.Image.Value, Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Policy: pol}, timeout)
+		// Its host name comes from the step, not the environment's
+		// counter that names the container: the same on every run.
+		res, err = sr.env.Run(ctx, backend.ContainerSpec{Hostname: oneShotName(st), Image: st.Image.Value, Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Policy: pol}, timeout)
 	}
 	if err != nil {
 		return outcome{err: err, exec: &res}
@@ -342,9 +342,8 @@ func (sr *suiteRun) performHTTP(ctx context.Context, st *suite.Step, data map[st
 // maxBody bounds what an http step reads of a response.
 const maxBody = 16 << 20
 
-// oneShotName is a one-shot container's name and host name: "run-" and the
-// step's name as a host name allows. Steps of a suite run one at a time,
-// and each one-shot container is gone before the next step starts.
+// oneShotName is a one-shot container's host name: "run-" and the step's
+// name as a host name allows.
 func oneShotName(st *suite.Step) string {
 	var b strings.Builder
 	b.WriteString("run-")

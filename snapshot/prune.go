@@ -69,7 +69,10 @@ func Prune(dir string, referenced map[string]map[string]bool) (removed []string,
 }
 
 func skipDir(name string) bool {
-	return strings.HasPrefix(name, ".") || name == "vendor" || name == "node_modules"
+	// The folders suite.Find skips too (testdata, "_…", "."…): their
+	// suites are never loaded, so their snapshots would look unreferenced.
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") && name != DirName ||
+		name == "testdata" || name == "vendor" || name == "node_modules"
 }
 
 // absPath is p absolute and with symbolic links resolved, so that the

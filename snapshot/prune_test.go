@@ -57,7 +57,10 @@ func TestPrune(t *testing.T) {
 	vendored := filepath.Join(dir, "vendor", "m", DirName, "v.snap")
 	hidden := filepath.Join(dir, ".git", DirName, "h.snap")
 	loose := filepath.Join(dir, "loose.snap")
-	for _, p := range []string{vendored, hidden, loose} {
+	// Folders whose suites cleanroom never loads (as suite.Find).
+	fixture := PathFor(filepath.Join(dir, "testdata", "fx.cleanroom.toml"), "fx")
+	wip := PathFor(filepath.Join(dir, "_wip", "w.cleanroom.toml"), "w")
+	for _, p := range []string{vendored, hidden, loose, fixture, wip} {
 		writeSnap(t, p, map[string]string{"keep": ""})
 	}
 	if err := os.MkdirAll(filepath.Dir(jest), 0o755); err != nil {

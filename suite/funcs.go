@@ -1,8 +1,10 @@
 package suite
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"math/rand/v2"
 	"text/template"
 	"time"
@@ -40,13 +42,25 @@ func (t Time) String() string { return t.Format(time.RFC3339Nano) }
 func boundFuncs(seed int64, frozen time.Time) template.FuncMap {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x636c65616e726f6f)) // "cleanroo"
 	return template.FuncMap{
-		"randInt": func(lo, hi int) (int, error) {
+		"randInt": func(loV, hiV any) (int64, error) {
+			lo, err := toInt("randInt", loV)
+			if err != nil {
+				return 0, err
+			}
+			hi, err := toInt("randInt", hiV)
+			if err != nil {
+				return 0, err
+			}
 			if hi < lo {
 				return 0, fmt.Errorf("randInt %d %d: the upper bound is below the lower", lo, hi)
 			}
-			return lo + rng.IntN(hi-lo+1), nil
+			return lo + rng.Int64N(hi-lo+1), nil
 		},
-		"randString": func(n int) (string, error) {
+		"randString": func(nV any) (string, error) {
+			n, err := toInt("randString", nV)
+			if err != nil {
+				return "", err
+			}
 			if n < 0 || n > 1<<16 {
 				return "", fmt.Errorf("randString %d: want a length from 0 to 65536", n)
 			}
@@ -100,4 +114,28 @@ func bind(t *template.Template, data map[string]any) (*template.Template, error)
 		return nil, err
 	}
 	return c.Funcs(boundFuncs(seed, frozen)), nil
+}
+
+// toInt takes the integers templates hold: literals are int, numbers from
+// [vars] and captures int64, JSON numbers json.Number or float64.
+func toInt(fn string, v any) (int64, error) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), nil
+	case int64:
+		return n, nil
+	case float64:
+		if n == float64(int64(n)) {
+			return int64(n), nil
+		}
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i, nil
+		}
+	case string:
+		if i, err := strconv.ParseInt(n, 10, 64); err == nil {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: %v (%T) is not an integer", fn, v, v)
 }

@@ -2,6 +2,7 @@ package suite_test
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,21 @@ func TestSeededFunctionErrors(t *testing.T) {
 	_, err = suite.RenderAll(s.Scenarios[0].Steps[0].Exec, suite.TemplateData(nil, nil, 1))
 	if err == nil || !strings.Contains(err.Error(), "f.cleanroom.toml:5:9") || !strings.Contains(err.Error(), "randInt 10 1: the upper bound is below the lower") {
 		t.Errorf("randInt 10 1: got %v, want a positioned error", err)
+	}
+}
+
+// Numbers from [vars] are int64 and work as bounds.
+func TestSeededFunctionsTakeVars(t *testing.T) {
+	src := "[vars]\nmax = 6\nlen = \"4\"\n[[scenario]]\nname = \"s\"\n[[scenario.step]]\nimage = \"busybox\"\nexec = ['{{ randInt 1 .vars.max }}', '{{ randString .vars.len }}']\n"
+	s, err := suite.Parse("f.cleanroom.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := suite.RenderAll(s.Scenarios[0].Steps[0].Exec, suite.TemplateData(s.VarValues(), nil, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := strconv.Atoi(out[0]); err != nil || n < 1 || n > 6 || len(out[1]) != 4 {
+		t.Errorf("randInt 1 .vars.max, randString .vars.len = %q", out)
 	}
 }

@@ -222,7 +222,7 @@ func (d *decoder) snapshot(e *entry, scen *Scenario) Field[string] {
 		return f
 	}
 	if !snapshotRE.MatchString(f.Value) {
-		d.ps.add(f.Pos, "snapshot name %q must be letters, digits, '.', '-' or '_' (it becomes a file name)", f.Value)
+		d.ps.add(f.Pos, "snapshot name %q must be letters, digits, '.', '-' or '_' (it names an entry of the suite's snapshot file)", f.Value)
 		return Field[string]{}
 	}
 	if prev, ok := d.snapshots[f.Value]; ok {

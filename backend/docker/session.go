@@ -93,6 +93,9 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 				}
 				c.WorkingDir = spec.WorkDir
 				c.Hostname = spec.Name
+				if spec.Hostname != "" {
+					c.Hostname = spec.Hostname
+				}
 			},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				applyPolicy(hc, spec.Policy, spec.Tmpfs, labels)

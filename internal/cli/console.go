@@ -172,6 +172,11 @@ func (c *console) finish(run *report.Run) {
 				fmt.Fprintf(&b, "\n%s %s / %s: %s\n", c.paint(red, "ERROR"), s.Name, sc.Name, sc.Error)
 			}
 			for _, st := range sc.Steps {
+				if st.Flaky != nil && st.Status == report.Passed {
+					// --allow-flaky: passed, and still worth seeing.
+					fmt.Fprintf(&b, "\n%s %s / %s / %s %s\n", c.paint(yellow, "FLAKY"), s.Name, sc.Name, st.Name, c.paint(dim, st.Pos))
+					fmt.Fprintf(&b, "    differs in run(s) %s of %d:\n%s\n", joinRuns(st.Flaky.Differing), st.Flaky.Runs, indent(c.colorDiff(st.Flaky.Diff), "    "))
+				}
 				if st.Status != report.Failed {
 					continue
 				}
@@ -209,10 +214,7 @@ func (c *console) failureText(f *report.Failure) string {
 		pos = " (" + f.Pos + ")"
 	}
 	if f.Diff != "" {
-		diff := strings.TrimRight(f.Diff, "\n")
-		if c.color {
-			diff = snapshot.ColorDiff(diff)
-		}
+		diff := c.colorDiff(f.Diff)
 		fmt.Fprintf(&b, "%s%s: expected and got differ:\n%s", f.Check, pos, diff)
 		return b.String()
 	}
@@ -256,4 +258,21 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// colorDiff trims a unified diff and colours it on a terminal.
+func (c *console) colorDiff(diff string) string {
+	diff = strings.TrimRight(diff, "\n")
+	if c.color {
+		diff = snapshot.ColorDiff(diff)
+	}
+	return diff
+}
+
+func joinRuns(runs []int) string {
+	s := make([]string, len(runs))
+	for i, r := range runs {
+		s[i] = fmt.Sprint(r)
+	}
+	return strings.Join(s, ", ")
 }

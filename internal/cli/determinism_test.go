@@ -255,6 +255,7 @@ name = "random"
 service = "box"
 exec = ["bash", "-c", "echo $RANDOM"]
 continue_on_failure = true
+snapshot = "dice"
 
 [[scenario.step]]
 name = "clock"
@@ -278,9 +279,18 @@ image = "busybox:latest"
 exec = ["hostname"]
 `)
 	jsonPath := filepath.Join(dir, "r.json")
-	code, stdout, _ := runCLI(t, "run", "--repeat", "3", "--report-json", jsonPath, path)
+	snapshotEnv(t, "")
+	code, stdout, _ := runCLI(t, "run", "--repeat", "3", "--update-snapshots", "--report-json", jsonPath, path)
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1:\n%s", code, stdout)
+	}
+	// The snapshot of a step shown to be nondeterministic is not written,
+	// even when asked to update.
+	if b, err := os.ReadFile(filepath.Join(dir, "__snapshots__", "flaky.snap")); err == nil && strings.Contains(string(b), "dice") {
+		t.Errorf("a nondeterministic step's snapshot was written:\n%s", b)
+	}
+	if !strings.Contains(stdout, "--- run 1") || !strings.Contains(stdout, "deterministic: expected and got differ") {
+		t.Errorf("console lacks the run-against-run diff:\n%s", stdout)
 	}
 	steps := readReport(t, jsonPath).Suites[0].Scenarios[0].Steps
 	for _, st := range steps[:2] {
@@ -293,13 +303,13 @@ exec = ["hostname"]
 			t.Errorf("%s: status %s, flaky %+v, digest %q: want passed with a digest", st.Name, st.Status, st.Flaky, st.Digest)
 		}
 	}
-	if !strings.Contains(stdout, "deterministic") {
-		t.Errorf("console does not name the check:\n%s", stdout)
-	}
 
 	code, stdout, _ = runCLI(t, "run", "--repeat", "2", "--allow-flaky", "--report-json", jsonPath, path)
 	if code != exitPassed {
 		t.Fatalf("--allow-flaky: exit %d, want 0:\n%s", code, stdout)
+	}
+	if !strings.Contains(stdout, "FLAKY flaky / s / random") {
+		t.Errorf("--allow-flaky: the console does not list the flaky step:\n%s", stdout)
 	}
 	if st := readReport(t, jsonPath).Suites[0].Scenarios[0].Steps[0]; st.Flaky == nil || !strings.Contains(strings.Join(st.Notes, " "), "nondeterministic") {
 		t.Errorf("--allow-flaky: random step flaky %+v, notes %q: want it reported", st.Flaky, st.Notes)
