@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"math/rand/v2"
+	"strconv"
 	"text/template"
 	"time"
 )
