@@ -7,7 +7,9 @@
 # outside (--dns 127.0.0.1), and any image pull goes to a closed loopback
 # proxy so it fails at once instead of leaving the machine. Every cleanroom
 # session gets its own network, so the address pool is cut into /24s: 256
-# concurrent sessions instead of the default pools' ~30.
+# concurrent sessions instead of the default pools' ~30. The default bridge
+# (network "bridge" in a policy) gets its own subnet outside that pool, so no
+# session network can ever share its addresses.
 set -euo pipefail
 
 log() { printf 'docker-up: %s\n' "$*"; }
@@ -37,6 +39,7 @@ http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 NO_PROXY= no_proxy=
     --ip 127.0.0.1 \
     --dns 127.0.0.1 \
     --default-address-pool base=10.213.0.0/16,size=24 \
+    --bip 10.212.0.1/24 \
     --pidfile "$state/dockerd.pid" \
     >"$logfile" 2>&1 </dev/null &
 
