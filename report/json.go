@@ -124,6 +124,7 @@ type jsonService struct {
 	Restarts  int            `json:"restarts,omitempty"`
 	Policy    *policy.Policy `json:"policy,omitempty"`
 	Resources *Resources     `json:"resources,omitempty"`
+	Log       string         `json:"log,omitempty"`
 }
 
 type jsonScenario struct {
@@ -135,6 +136,7 @@ type jsonScenario struct {
 	Seed       int64       `json:"seed"`
 	Steps      []*jsonStep `json:"steps"`
 	Error      string      `json:"error,omitempty"`
+	Artifacts  []string    `json:"artifacts,omitempty"`
 }
 
 type jsonStep struct {
@@ -157,6 +159,7 @@ type jsonStep struct {
 	Digest     string            `json:"digest,omitempty"`
 	Flaky      *Flaky            `json:"flaky,omitempty"`
 	Snapshot   *Snapshot         `json:"snapshot,omitempty"`
+	OutputFile string            `json:"output_file,omitempty"`
 }
 
 type jsonOutput struct {
@@ -216,6 +219,7 @@ func toJSONRun(r *Run) *jsonRun {
 				Restarts:  sv.Restarts,
 				Policy:    sv.Policy,
 				Resources: sv.Resources,
+				Log:       sv.Log,
 			})
 		}
 		for _, sc := range s.Scenarios {
@@ -231,6 +235,7 @@ func toJSONRun(r *Run) *jsonRun {
 				Seed:       sc.Seed,
 				Steps:      []*jsonStep{},
 				Error:      validText(sc.Error),
+				Artifacts:  sc.Artifacts,
 			}
 			for _, st := range sc.Steps {
 				if st == nil {
@@ -256,6 +261,7 @@ func toJSONRun(r *Run) *jsonRun {
 					Digest:     st.Digest,
 					Flaky:      st.Flaky,
 					Snapshot:   st.Snapshot,
+					OutputFile: st.OutputFile,
 				})
 			}
 			js.Scenarios = append(js.Scenarios, jsc)
@@ -342,6 +348,7 @@ func (jr *jsonRun) run() (*Run, error) {
 				Restarts:  jv.Restarts,
 				Policy:    jv.Policy,
 				Resources: jv.Resources,
+				Log:       jv.Log,
 			})
 		}
 		for _, jsc := range js.Scenarios {
@@ -357,6 +364,7 @@ func (jr *jsonRun) run() (*Run, error) {
 				Seed:       jsc.Seed,
 				Steps:      make([]*Step, 0, len(jsc.Steps)),
 				Error:      jsc.Error,
+				Artifacts:  jsc.Artifacts,
 			}
 			for _, jst := range jsc.Steps {
 				if jst == nil {
@@ -382,6 +390,7 @@ func (jr *jsonRun) run() (*Run, error) {
 					Digest:     jst.Digest,
 					Flaky:      jst.Flaky,
 					Snapshot:   jst.Snapshot,
+					OutputFile: jst.OutputFile,
 				})
 			}
 			s.Scenarios = append(s.Scenarios, sc)

@@ -181,16 +181,45 @@ func junitSuiteOf(r *Run, s *Suite) *junitSuite {
 			}
 			js.Skipped++
 		}
-		if out := scenarioText(sc); out != "" {
+		if out := scenarioText(sc) + attachments(scenarioFiles(sc)); out != "" {
 			jc.SystemOut = &junitText{out}
 		}
 		js.Cases = append(js.Cases, jc)
 	}
 	js.Tests = len(js.Cases)
 	if len(s.Services) > 0 {
-		js.SystemOut = &junitText{xmlSafe(servicesText(s))}
+		var logs []string
+		for _, sv := range s.Services {
+			if sv != nil && sv.Log != "" {
+				logs = append(logs, sv.Log)
+			}
+		}
+		js.SystemOut = &junitText{xmlSafe(servicesText(s) + attachments(logs))}
 	}
 	return js
+}
+
+// scenarioFiles are a scenario's files in the run's output folder: its
+// steps' outputs and what was copied out of its services.
+func scenarioFiles(sc *Scenario) []string {
+	var out []string
+	for _, st := range sc.Steps {
+		if st != nil && st.OutputFile != "" {
+			out = append(out, st.OutputFile)
+		}
+	}
+	return append(out, sc.Artifacts...)
+}
+
+// attachments links files of the run's output folder the way CI servers
+// read them from <system-out> (Jenkins' JUnit attachments, GitLab):
+// "[[ATTACHMENT|path]]", one a line, the path relative to the folder.
+func attachments(paths []string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		fmt.Fprintf(&b, "[[ATTACHMENT|%s]]\n", xmlSafe(p))
+	}
+	return b.String()
 }
 
 // problem is the <failure> or <error> of a scenario: the message names the

@@ -78,6 +78,8 @@ type Service struct {
 	// Resources is what it used during the steps run against it: the
 	// highest memory and process counts, CPU time and I/O summed.
 	Resources *Resources `json:"resources,omitempty"`
+	// Log is its output (stdout and stderr), in the run's output folder.
+	Log string `json:"log,omitempty"`
 }
 
 // Resources is what a container used, sampled from the engine while steps
@@ -144,6 +146,9 @@ type Scenario struct {
 	// Error is why the scenario could not run (its clean state could not
 	// be restored, the run was interrupted).
 	Error string `json:"error,omitempty"`
+	// Artifacts are the files copied out of services at its end, in the
+	// run's output folder.
+	Artifacts []string `json:"artifacts,omitempty"`
 }
 
 // Step is one step of a scenario.
@@ -182,6 +187,8 @@ type Step struct {
 	Flaky *Flaky `json:"flaky,omitempty"`
 	// Snapshot is what the step's snapshot check did, when it has one.
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	// OutputFile is the step's whole output in the run's output folder.
+	OutputFile string `json:"output_file,omitempty"`
 }
 
 // Flaky describes a step whose normalized result was not the same in every

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cleanroomhq/cleanroom"
+	"github.com/cleanroomhq/cleanroom/artifact"
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/snapshot"
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -55,6 +56,9 @@ type Options struct {
 	// Snapshots says whether snapshot checks write what they saw (update)
 	// and whether a missing snapshot fails (CI).
 	Snapshots snapshot.Mode
+	// Artifacts, when set, is the run's output folder: each step's output,
+	// service logs and the files services name in artifacts go there.
+	Artifacts *artifact.Dir
 }
 
 // Observer receives progress as it happens. Calls for one suite come from
@@ -249,6 +253,7 @@ func (sr *suiteRun) run(ctx context.Context) {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
+		sr.saveServiceLogs(cctx)
 		sr.closeServices(cctx)
 		if err := env.Close(cctx); err != nil {
 			sr.obs.Log("cleanup of session %s: %v", env.ID(), err)

@@ -61,6 +61,7 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 			ss.StepStarted(sr.rep, rep, srep)
 		}
 		sr.runStep(ctx, st, srep, captured, cl)
+		sr.saveStepOutput(rep, len(rep.Steps)-1, srep)
 		if srep.Status != report.Passed && ctx.Err() != nil {
 			// The step did not fail: the run was interrupted, or the suite's
 			// time ran out, while it ran. The backend's error would blame
@@ -84,6 +85,7 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 		rep.Status = report.Errored
 		rep.Error = interruption(ctx)
 	}
+	sr.collectArtifacts(ctx, sc, rep)
 }
 
 func stepService(st *suite.Step) string {

@@ -96,6 +96,12 @@ const (
 	RestartOnFailure = "on-failure"
 )
 
+// When a service's artifacts are collected.
+const (
+	CollectOnFailure = "on-failure"
+	CollectAlways    = "always"
+)
+
 // DefaultMaxRestarts is how often an on-failure service is restarted in
 // one suite when max_restarts is not given.
 const DefaultMaxRestarts = 3
@@ -130,6 +136,11 @@ type Service struct {
 	// DefaultMaxRestarts.
 	MaxRestarts Field[int]
 	Policy      *Policy
+	// Artifacts are files copied out of the service's container at the
+	// end of each scenario into the run's output folder: after a failed
+	// scenario (Collect CollectOnFailure, the default) or every one.
+	Artifacts []Field[string]
+	Collect   Field[string]
 }
 
 // PrimaryPort is the port .port, .url and http steps use by default, or 0.

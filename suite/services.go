@@ -12,15 +12,15 @@ import (
 )
 
 var (
-	serviceKeys = []string{"type", "image", "build", "database", "user", "password", "init_sql", "init_files", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy"}
+	serviceKeys = []string{"type", "image", "build", "database", "user", "password", "init_sql", "init_files", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy", "artifacts", "collect"}
 	buildKeys   = []string{"context", "dockerfile", "args", "keep"}
 	waitKeys    = []string{"http", "port", "status", "timeout", "log", "exec"}
 
 	kinds    = []string{KindPostgres, KindRedis, KindGeneric}
 	kindKeys = map[string][]string{
-		KindPostgres: {"type", "image", "env", "depends_on", "policy", "database", "user", "password", "init_sql", "init_files"},
-		KindRedis:    {"type", "image", "env", "depends_on", "policy"},
-		KindGeneric:  {"type", "image", "build", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy"},
+		KindPostgres: {"type", "image", "env", "depends_on", "policy", "database", "user", "password", "init_sql", "init_files", "artifacts", "collect"},
+		KindRedis:    {"type", "image", "env", "depends_on", "policy", "artifacts", "collect"},
+		KindGeneric:  {"type", "image", "build", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy", "artifacts", "collect"},
 	}
 
 	// serviceNameRE is service.Spec's rule: the name becomes a host name.
@@ -68,7 +68,7 @@ func (d *decoder) dependencies(name string) map[string]bool {
 }
 
 func (d *decoder) service(e *entry) *Service {
-	svc := &Service{Name: e.key, Pos: e.val.pos, Restart: Field[string]{Value: RestartPerSuite}, MaxRestarts: Field[int]{Value: DefaultMaxRestarts}}
+	svc := &Service{Name: e.key, Pos: e.val.pos, Restart: Field[string]{Value: RestartPerSuite}, MaxRestarts: Field[int]{Value: DefaultMaxRestarts}, Collect: Field[string]{Value: CollectOnFailure}}
 	if !serviceNameRE.MatchString(e.key) {
 		d.ps.add(e.keyPos, "service name %q must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit (it becomes a host name)", e.key)
 	}
@@ -150,6 +150,18 @@ func (d *decoder) service(e *entry) *Service {
 			svc.MaxRestarts, _ = d.intIn(kv, 0, 100)
 		case "policy":
 			svc.Policy = d.policy(kv, policyService)
+		case "artifacts":
+			if list, ok := d.strList(kv); ok {
+				for _, f := range list {
+					if d.containerPath(f.Value, f.Pos) {
+						svc.Artifacts = append(svc.Artifacts, f)
+					}
+				}
+			}
+		case "collect":
+			if f, ok := d.oneOf(kv, CollectOnFailure, CollectAlways); ok {
+				svc.Collect = f
+			}
 		}
 	}
 	if svc.Kind.Value == KindGeneric {

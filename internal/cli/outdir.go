@@ -1,39 +1,57 @@
 package cli
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
-	"time"
+
+	"github.com/cleanroomhq/cleanroom/artifact"
+	"github.com/cleanroomhq/cleanroom/report"
 )
 
-// outDir is a run's output folder: .cleanroom/runs/<time>-<id>/ unless
-// --out names one. It holds the audit log (audit.jsonl) of the containers
-// the run started and the policy each ran under.
+// outDir is a run's output folder (package artifact) with the files the
+// command itself writes there: the audit log while the run goes, the
+// reports and the index at its end.
 type outDir struct {
-	path  string
+	*artifact.Dir
 	audit *os.File
 }
 
-// runsDir is where runs leave their output folders by default.
-const runsDir = ".cleanroom/runs"
+const (
+	auditName      = "audit.jsonl"
+	reportJSONName = "report.json"
+	reportXMLName  = "junit.xml"
+)
 
 func newOutDir(path string) (*outDir, error) {
-	if path == "" {
-		var id [4]byte
-		_, _ = rand.Read(id[:])
-		path = filepath.Join(runsDir, time.Now().UTC().Format("20060102T150405Z")+"-"+hex.EncodeToString(id[:]))
+	d, err := artifact.New(path)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %w", err)
-	}
-	f, err := os.Create(filepath.Join(path, "audit.jsonl"))
+	f, err := os.Create(d.Path(auditName))
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return &outDir{path: path, audit: f}, nil
+	return &outDir{Dir: d, audit: f}, nil
 }
 
-func (o *outDir) Close() error { return o.audit.Close() }
+// finish closes the audit log, writes both reports and the index.
+func (o *outDir) finish(run *report.Run) error {
+	if err := o.audit.Close(); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if err := o.Add(auditName, artifact.Entry{Kind: "audit"}); err != nil {
+		return err
+	}
+	for _, r := range []struct{ name, format string }{{reportJSONName, "json"}, {reportXMLName, "junit"}} {
+		if err := report.WriteFile(o.Path(r.name), r.format, run); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := o.Add(r.name, artifact.Entry{Kind: "report"}); err != nil {
+			return err
+		}
+	}
+	return o.WriteIndex()
+}
+
+// Close closes the audit log when finish did not run.
+func (o *outDir) Close() { _ = o.audit.Close() }

@@ -78,7 +78,7 @@ never became ready).`,
 	fl.IntVar(&f.repeat, "repeat", 1, "run every scenario this many times from clean state and fail steps whose normalized results differ")
 	fl.BoolVar(&f.allowFlaky, "allow-flaky", false, "with --repeat: report nondeterministic steps without failing them")
 	fl.BoolVar(&f.update, "update-snapshots", false, "write what snapshot steps saw as their new snapshots (also CLEANROOM_UPDATE_SNAPSHOTS=1)")
-	fl.StringVar(&f.out, "out", "", "write the run's output folder here (audit log; default .cleanroom/runs/<time>-<id>)")
+	fl.StringVar(&f.out, "out", "", "write the run's output folder here: reports, audit log, service logs, step outputs, artifacts (default .cleanroom/runs/<time>-<id>)")
 	return cmd
 }
 
@@ -139,13 +139,19 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 	}
 	con := newConsole(cmd.OutOrStdout(), f.verbose)
 	opts := runner.Options{Jobs: f.jobs, Filter: filter, FailFast: f.failFast, Observer: con, Version: Version(),
-		Policy: project, Audit: out.audit,
+		Policy: project, Audit: out.audit, Artifacts: out.Dir,
 		Repeat: f.repeat, AllowFlaky: f.allowFlaky, Snapshots: snapshot.ModeFromEnv(f.update)}
 	if f.seedSet {
 		opts.Seed = &f.seed
 	}
 	run := runner.Run(ctx, suites, opts)
 	con.finish(run)
+	if err := out.finish(run); err != nil {
+		return &exitError{exitInfra, err}
+	}
+	if f.verbose {
+		fmt.Fprintf(cmd.OutOrStdout(), "output folder: %s\n", out.Root())
+	}
 
 	for _, out := range []struct{ path, format string }{{f.reportJSON, "json"}, {f.reportJUnit, "junit"}} {
 		if out.path == "" {
