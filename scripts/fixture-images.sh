@@ -4,26 +4,36 @@
 #   cleanroom-fixtures/busybox:1   FROM scratch + Debian's busybox-static
 #   cleanroom-fixtures/postgres:15 Debian postgresql-15, official-image entrypoint
 #   cleanroom-fixtures/redis:7     Debian redis-server 7, official-image entrypoint
+#   cleanroom-fixtures/otelapp:1   FROM scratch + internal/fixtures/otelapp, an
+#                                  OpenTelemetry-instrumented Go app built static
+#                                  with -cover
 #
 # The machines this project is built on reach no container registry (see
 # DESIGN.md, "Running the engine here"), so nothing here pulls: busybox comes
 # from the Debian mirror as a .deb, and postgres and redis share one Debian
 # bookworm rootfs made with mmdebstrap and `docker import`ed as
-# cleanroom-fixtures/bookworm-rootfs:1. Dockerfiles and entrypoints live in
+# cleanroom-fixtures/bookworm-rootfs:1. otelapp is this repository's own code,
+# compiled with the local Go toolchain. Dockerfiles and entrypoints live in
 # scripts/fixtures/<name>/.
 #
-# Idempotent: an image is built only when `docker image inspect` cannot find it.
-# --force rebuilds all of them (and removes the images they replace).
+# Idempotent: an image is built only when `docker image inspect` cannot find it
+# (otelapp also when its sources changed since it was built). --force rebuilds
+# all of them (and removes the images they replace).
 #
 # Usage: scripts/fixture-images.sh [--force]
 # Needs: root (mmdebstrap, apt-get), a running engine (scripts/docker-up.sh),
-# and the Debian mirror deb.debian.org.
+# the Debian mirror deb.debian.org, and go (with the module's dependencies in
+# the module cache or reachable).
 set -euo pipefail
 
 readonly BUSYBOX_IMAGE=cleanroom-fixtures/busybox:1
 readonly POSTGRES_IMAGE=cleanroom-fixtures/postgres:15
 readonly REDIS_IMAGE=cleanroom-fixtures/redis:7
 readonly ROOTFS_IMAGE=cleanroom-fixtures/bookworm-rootfs:1
+readonly OTELAPP_IMAGE=cleanroom-fixtures/otelapp:1
+readonly OTELAPP_PKG=github.com/cleanroomhq/cleanroom/internal/fixtures/otelapp
+# Label on the otelapp image: a fingerprint of the sources it was built from.
+readonly SOURCE_LABEL=dev.cleanroom.fixture.source
 
 readonly DEBIAN_SUITE=bookworm
 readonly DEBIAN_MIRROR=http://deb.debian.org/debian
@@ -31,6 +41,8 @@ readonly DEBIAN_SECURITY=http://deb.debian.org/debian-security
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly fixtures="$here/fixtures"
+repo=$(cd "$here/.." && pwd)
+readonly repo
 
 # The engine here has no buildx; pin the classic builder so a DOCKER_BUILDKIT=1
 # in the caller's environment cannot make `docker build` fail (or try to
@@ -211,6 +223,56 @@ build_redis() {
 		--build-arg BASE_IMAGE="$ROOTFS_IMAGE" --tag "$REDIS_IMAGE" "$fixtures/redis"
 }
 
+# --- otelapp ------------------------------------------------------------------
+
+# otelapp_sources: a fingerprint of what the otelapp image is built from — the
+# app (tests excluded), its Dockerfile, the module's dependencies, the Go
+# toolchain and the build commands.
+otelapp_sources() {
+	(
+		cd "$repo"
+		go version
+		declare -f build_otelapp
+		find internal/fixtures/otelapp -name '*.go' ! -name '*_test.go' -print0 |
+			sort -z | xargs -0 sha256sum
+		sha256sum scripts/fixtures/otelapp/Dockerfile go.mod go.sum
+	) | sha256sum | cut -c1-16
+}
+
+build_otelapp() {
+	local ctx="$work/otelapp"
+	mkdir -p "$ctx"
+	cp "$fixtures/otelapp/Dockerfile" "$ctx/"
+	# Static (CGO_ENABLED=0) for FROM scratch; -cover so that a container given
+	# GOCOVERDIR leaves coverage counters when it stops, limited by -coverpkg to
+	# the app's package; -trimpath keeps this machine's paths out of the image;
+	# -s -w drop the symbol table and DWARF (a third of the binary; panics
+	# still print file:line).
+	(cd "$repo" && export CGO_ENABLED=0 && run go-build-otelapp go build -cover -coverpkg="$OTELAPP_PKG" \
+		-trimpath -ldflags='-s -w' -o "$ctx/otelapp" ./internal/fixtures/otelapp)
+	log "  $(go version | cut -d' ' -f3), binary $(du -k "$ctx/otelapp" | cut -f1) KiB"
+	run docker-build-otelapp docker build \
+		--label "$SOURCE_LABEL=$otelapp_fingerprint" --tag "$OTELAPP_IMAGE" "$ctx"
+}
+
+# ensure_otelapp: like ensure, but an image built from other sources (see
+# otelapp_sources) counts as missing. The Debian-based images change only with
+# --force; this one changes with the repository.
+ensure_otelapp() {
+	local forced=$force built
+	command -v go >/dev/null 2>&1 || die "go not found; it builds $OTELAPP_IMAGE from $OTELAPP_PKG"
+	otelapp_fingerprint=$(otelapp_sources)
+	if [ "$force" = 0 ] && have_image "$OTELAPP_IMAGE"; then
+		built=$(docker image inspect --format "{{index .Config.Labels \"$SOURCE_LABEL\"}}" "$OTELAPP_IMAGE")
+		if [ "$built" != "$otelapp_fingerprint" ]; then
+			log "$OTELAPP_IMAGE: sources changed since it was built (${built:-unlabelled} → $otelapp_fingerprint)"
+			force=1
+		fi
+	fi
+	ensure "$OTELAPP_IMAGE" build_otelapp
+	force=$forced
+}
+
 # --- main ---------------------------------------------------------------------
 
 if ! docker info >/dev/null 2>&1; then
@@ -227,6 +289,7 @@ if [ "$force" = 1 ] || ! have_image "$POSTGRES_IMAGE" || ! have_image "$REDIS_IM
 fi
 ensure "$POSTGRES_IMAGE" build_postgres
 ensure "$REDIS_IMAGE" build_redis
+ensure_otelapp
 
 # After --force: the replaced images are untagged now; remove them unless a
 # container still uses them. Removing an image also removes its untagged
