@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cleanroomhq/cleanroom"
 	"github.com/cleanroomhq/cleanroom/artifact"
 	"github.com/cleanroomhq/cleanroom/report"
@@ -59,6 +62,9 @@ type Options struct {
 	// Artifacts, when set, is the run's output folder: each step's output,
 	// service logs and the files services name in artifacts go there.
 	Artifacts *artifact.Dir
+	// Tracer records the run as a trace (see trace.go); nil records
+	// nothing.
+	Tracer trace.Tracer
 }
 
 // Observer receives progress as it happens. Calls for one suite come from
@@ -104,6 +110,9 @@ func Run(ctx context.Context, suites []*suite.Suite, opts Options) *report.Run {
 		return run
 	}
 	opts.Observer = redactingObserver{next: opts.Observer, s: sec}
+	ctx, runSpan := opts.tracer().Start(ctx, "cleanroom run", trace.WithAttributes(
+		attribute.String("cleanroom.version", opts.Version), attribute.Int("cleanroom.suites", len(suites))))
+	defer func() { endWithStatus(runSpan, run.Status, sec.String(firstSetupReason(run))) }()
 	shared := &runState{rep: run, audit: &auditLog{w: opts.Audit, secrets: sec}, secrets: sec}
 	// Whatever is recorded below, and whatever the observer is shown, is
 	// redacted before it leaves: the final walk catches what was recorded
@@ -216,8 +225,12 @@ func (sr *suiteRun) run(ctx context.Context) {
 	sr.pol = resolvePolicies(sr.suite, sr.opts.Policy)
 	sr.rep.Started = time.Now()
 	sr.obs.SuiteStarted(sr.rep)
+	ctx, span := sr.opts.tracer().Start(ctx, "suite "+sr.suite.Name.Value, trace.WithAttributes(
+		attribute.String("cleanroom.suite.file", sr.suite.File), attribute.Int64("cleanroom.seed", sr.seed)))
 	defer func() {
 		sr.rep.DurationMS = ms(time.Since(sr.rep.Started))
+		span.SetAttributes(attribute.String("cleanroom.session", sr.rep.Session))
+		endWithStatus(span, sr.rep.Status, sr.shared.secrets.String(firstLine(sr.rep.Error)))
 		sr.obs.SuiteFinished(sr.rep)
 	}()
 	timeout := sr.suite.Timeout.Value
@@ -385,3 +398,13 @@ func (quiet) SuiteFinished(*report.Suite)                                {}
 func (quiet) Log(string, ...any)                                         {}
 
 var _ = fmt.Sprint
+
+// firstSetupReason is the first suite error of a run, for its span.
+func firstSetupReason(run *report.Run) string {
+	for _, s := range run.Suites {
+		if s.Error != "" {
+			return firstLine(s.Error)
+		}
+	}
+	return ""
+}

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/suite"
 )
@@ -24,8 +26,11 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 	rep.Started = time.Now()
 	rep.Status = report.Passed
 	sr.obs.ScenarioStarted(sr.rep, rep)
+	ctx, span := sr.opts.tracer().Start(ctx, "scenario "+sc.Name.Value)
 	defer func() {
 		rep.DurationMS = ms(time.Since(rep.Started))
+		span.SetAttributes(attribute.Int64("cleanroom.seed", rep.Seed))
+		endWithStatus(span, rep.Status, sr.shared.secrets.String(firstLine(rep.Error)))
 		if !sr.holdFinish {
 			sr.obs.ScenarioFinished(sr.rep, rep)
 		}
@@ -60,7 +65,8 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 		if ss, ok := sr.obs.(StepStarter); ok {
 			ss.StepStarted(sr.rep, rep, srep)
 		}
-		sr.runStep(ctx, st, srep, captured, cl)
+		sctx, span := stepSpanStart(ctx, sr.opts.tracer(), st, srep)
+		sr.runStep(sctx, st, srep, captured, cl)
 		sr.saveStepOutput(rep, len(rep.Steps)-1, srep)
 		if srep.Status != report.Passed && ctx.Err() != nil {
 			// The step did not fail: the run was interrupted, or the suite's
@@ -71,6 +77,7 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 			srep.Failures = nil
 			interrupted, stopped = true, true
 		}
+		endStep(span, srep, sr.shared.secrets.String)
 		sr.obs.StepFinished(sr.rep, rep, srep)
 		if srep.Status == report.Failed {
 			rep.Status = report.Failed

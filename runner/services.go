@@ -51,7 +51,7 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 	for _, group := range sr.suite.StartOrder() {
 		specs := make([]service.Spec, len(group))
 		for i, decl := range group {
-			spec, err := sr.specFor(decl)
+			spec, err := sr.specFor(ctx, decl)
 			if err != nil {
 				return err
 			}
@@ -77,6 +77,7 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 				return fmt.Errorf("service %s: %w", decl.Name, err)
 			}
 			sr.services[decl.Name] = r
+			serviceSpan(ctx, sr.opts.tracer(), decl, r)
 			sr.rep.Services = append(sr.rep.Services, r.rep)
 			sr.obs.ServiceReady(sr.rep, r.rep)
 		}
@@ -86,7 +87,7 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 
 // specFor renders a declared service into a spec. Its templates see the
 // services started so far (its dependencies).
-func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
+func (sr *suiteRun) specFor(ctx context.Context, decl *suite.Service) (service.Spec, error) {
 	data := sr.templateData(nil, sr.seed)
 	fail := func(err error) (service.Spec, error) {
 		return service.Spec{}, fmt.Errorf("service %s: %w", decl.Name, err)
@@ -170,7 +171,7 @@ func (sr *suiteRun) specFor(decl *suite.Service) (service.Spec, error) {
 	for _, d := range decl.DependsOn {
 		spec.DependsOn = append(spec.DependsOn, d.Value)
 	}
-	spec.Env = containerEnv(spec.Env, sr.seed, sr.suite.FreezeTime.Value)
+	spec.Env = traceEnv(ctx, containerEnv(spec.Env, sr.seed, sr.suite.FreezeTime.Value))
 	spec.Policy = sr.pol.services[decl.Name].Policy
 	sr.shared.secrets.learn(spec.Env)
 	return spec, nil

@@ -106,7 +106,7 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 		return outcome{err: err}
 	}
 	seed, _ := data["seed"].(int64)
-	env = containerEnv(env, seed, sr.suite.FreezeTime.Value)
+	env = traceEnv(ctx, containerEnv(env, seed, sr.suite.FreezeTime.Value))
 	sr.shared.secrets.learn(env)
 	var res backend.ExecResult
 	if st.Service.Value != "" {
@@ -314,6 +314,9 @@ func (sr *suiteRun) performHTTP(ctx context.Context, st *suite.Step, data map[st
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err == nil {
+		traceHeader(ctx, req.Header)
+	}
 	if err != nil {
 		return outcome{err: err}
 	}
