@@ -20,6 +20,7 @@ const (
 	auditName      = "audit.jsonl"
 	reportJSONName = "report.json"
 	reportXMLName  = "junit.xml"
+	traceName      = "trace.jsonl"
 )
 
 func newOutDir(path string) (*outDir, error) {

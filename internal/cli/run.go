@@ -9,11 +9,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cleanroomhq/cleanroom/artifact"
 	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/runner"
 	"github.com/cleanroomhq/cleanroom/snapshot"
 	"github.com/cleanroomhq/cleanroom/suite"
+	"github.com/cleanroomhq/cleanroom/telemetry"
 )
 
 // Exit codes of `cleanroom run`.
@@ -47,6 +49,8 @@ type runFlags struct {
 	repeat      int
 	allowFlaky  bool
 	update      bool
+	otelEnd     string
+	traceFile   string
 }
 
 func newRun() *cobra.Command {
@@ -78,6 +82,8 @@ never became ready).`,
 	fl.IntVar(&f.repeat, "repeat", 1, "run every scenario this many times from clean state and fail steps whose normalized results differ")
 	fl.BoolVar(&f.allowFlaky, "allow-flaky", false, "with --repeat: report nondeterministic steps without failing them")
 	fl.BoolVar(&f.update, "update-snapshots", false, "write what snapshot steps saw as their new snapshots (also CLEANROOM_UPDATE_SNAPSHOTS=1)")
+	fl.StringVar(&f.otelEnd, "otel-endpoint", "", "send the run's trace over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318; OTEL_EXPORTER_OTLP_* variables apply too)")
+	fl.StringVar(&f.traceFile, "trace-file", "", "write the run's trace as OTLP JSON to this file (default: trace.jsonl in the output folder)")
 	fl.StringVar(&f.out, "out", "", "write the run's output folder here: reports, audit log, service logs, step outputs, artifacts (default .cleanroom/runs/<time>-<id>)")
 	return cmd
 }
@@ -137,15 +143,32 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
+	traceFile := f.traceFile
+	if traceFile == "" {
+		traceFile = out.Path(traceName)
+	}
+	tp, err := telemetry.NewProvider(ctx, telemetry.Config{Endpoint: f.otelEnd, TraceFile: traceFile, Version: Version()})
+	if err != nil {
+		return usageError{fmt.Errorf("tracing: %w", err)}
+	}
 	con := newConsole(cmd.OutOrStdout(), f.verbose)
 	opts := runner.Options{Jobs: f.jobs, Filter: filter, FailFast: f.failFast, Observer: con, Version: Version(),
-		Policy: project, Audit: out.audit, Artifacts: out.Dir,
+		Policy: project, Audit: out.audit, Artifacts: out.Dir, Tracer: tp.Tracer(),
 		Repeat: f.repeat, AllowFlaky: f.allowFlaky, Snapshots: snapshot.ModeFromEnv(f.update)}
 	if f.seedSet {
 		opts.Seed = &f.seed
 	}
 	run := runner.Run(ctx, suites, opts)
 	con.finish(run)
+	// The trace is flushed even after Ctrl-C: it is what explains the run.
+	sctx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelFlush()
+	if err := tp.Shutdown(sctx); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "cleanroom: trace: %v\n", err)
+	}
+	if f.traceFile == "" {
+		_ = out.Add(traceName, artifact.Entry{Kind: "trace"})
+	}
 	if err := out.finish(run); err != nil {
 		return &exitError{exitInfra, err}
 	}
