@@ -150,6 +150,20 @@ func New(ctx context.Context, opts ...Option) (*Env, error) {
 // environment creates.
 func (e *Env) ID() string { return e.id }
 
+// HostAddress is the address of this machine as the environment's
+// containers reach it (the gateway of its network), for servers cleanroom
+// runs for them, such as the OTLP receiver of span assertions. A backend
+// that cannot say returns an error.
+func (e *Env) HostAddress(ctx context.Context) (string, error) {
+	h, ok := e.session.(interface {
+		HostAddress(context.Context) (string, error)
+	})
+	if !ok {
+		return "", fmt.Errorf("the %s backend cannot say how containers reach this machine", e.backend.Name())
+	}
+	return h.HostAddress(ctx)
+}
+
 // Backend is the backend the environment runs on.
 func (e *Env) Backend() backend.Backend { return e.backend }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/snapshot"
 	"github.com/cleanroomhq/cleanroom/suite"
+	"github.com/cleanroomhq/cleanroom/telemetry"
 )
 
 // Options tune a run.
@@ -218,6 +219,10 @@ type suiteRun struct {
 	// run, what was there before (nil: nothing), so --repeat can take
 	// back the write of a nondeterministic step.
 	snapPrev map[string]*string
+	// recv is the environment's OTLP receiver (see spans.go); recvErr
+	// says why there is none.
+	recv    *telemetry.Receiver
+	recvErr error
 }
 
 func (sr *suiteRun) run(ctx context.Context) {
@@ -272,6 +277,10 @@ func (sr *suiteRun) run(ctx context.Context) {
 			sr.obs.Log("cleanup of session %s: %v", env.ID(), err)
 		}
 	}()
+	sr.startReceiver(ctx)
+	if sr.recv != nil {
+		defer sr.recv.Close()
+	}
 	if err := sr.startServices(ctx); err != nil {
 		sr.setupFailed(err)
 		return

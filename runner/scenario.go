@@ -127,6 +127,7 @@ func (sr *suiteRun) runStep(ctx context.Context, st *suite.Step, rep *report.Ste
 		rep.Attempts = attempt + 1
 		data := sr.templateData(captured, rep.Seed)
 		stop := sr.sample(ctx, st)
+		began := time.Now()
 		out := sr.perform(ctx, st, data, cl)
 		rep.Error, rep.Failures, rep.Notes = "", nil, nil
 		sr.judgeResources(st, rep, &out, stop())
@@ -137,7 +138,7 @@ func (sr *suiteRun) runStep(ctx context.Context, st *suite.Step, rep *report.Ste
 			sr.explainFailure(ctx, st, rep, out)
 			continue
 		}
-		rep.Failures = check(st, out, data)
+		rep.Failures = append(check(st, out, data), sr.checkSpans(ctx, st, began, data)...)
 		if len(rep.Failures) > 0 {
 			rep.Status = report.Failed
 			sr.explainFailure(ctx, st, rep, out)

@@ -171,7 +171,7 @@ func (sr *suiteRun) specFor(ctx context.Context, decl *suite.Service) (service.S
 	for _, d := range decl.DependsOn {
 		spec.DependsOn = append(spec.DependsOn, d.Value)
 	}
-	spec.Env = traceEnv(ctx, containerEnv(spec.Env, sr.seed, sr.suite.FreezeTime.Value))
+	spec.Env = sr.otelEnv(traceEnv(ctx, containerEnv(spec.Env, sr.seed, sr.suite.FreezeTime.Value)), decl.Name)
 	spec.Policy = sr.pol.services[decl.Name].Policy
 	sr.shared.secrets.learn(spec.Env)
 	return spec, nil

@@ -106,7 +106,7 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 		return outcome{err: err}
 	}
 	seed, _ := data["seed"].(int64)
-	env = traceEnv(ctx, containerEnv(env, seed, sr.suite.FreezeTime.Value))
+	env = sr.otelEnv(traceEnv(ctx, containerEnv(env, seed, sr.suite.FreezeTime.Value)), "")
 	sr.shared.secrets.learn(env)
 	var res backend.ExecResult
 	if st.Service.Value != "" {

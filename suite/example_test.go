@@ -53,7 +53,7 @@ expect = { rows = [[1]] }
 	// Output:
 	// web.cleanroom.toml:5:1: unknown key "prots" — did you mean "ports"?
 	// web.cleanroom.toml:10:17: template uses undefined variable .vars.greeting (define it in [vars] or capture it in an earlier step)
-	// web.cleanroom.toml:11:12: expectation "rows" applies to sql steps, not to exec steps (which expect exit_code, stdout, stderr, stdout_contains, stderr_contains, stdout_matches, stderr_matches, stdout_json, max_duration)
+	// web.cleanroom.toml:11:12: expectation "rows" applies to sql steps, not to exec steps (which expect exit_code, stdout, stderr, stdout_contains, stderr_contains, stdout_matches, stderr_matches, stdout_json, max_duration, spans)
 }
 
 func ExampleTemplate_Render() {

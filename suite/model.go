@@ -201,6 +201,21 @@ const (
 	DefaultDockerfile  = "Dockerfile"
 )
 
+// SpanCheck is one item of expect.spans: spans named Name (Count of them
+// when given, else at least one) with these attributes, parent, status and
+// order, among those the services sent while the step ran.
+type SpanCheck struct {
+	Pos          Pos
+	Name         Field[string]
+	Attributes   map[string]Field[any] // values are Literals
+	Parent       Field[string]         // the parent span's name
+	Count        Field[int]
+	Status       Field[string] // ok | error | unset
+	Before       Field[string] // every matching span ends before a span of this name starts
+	After        Field[string] // … starts after one of this name ends
+	NoAttributes []string      // attribute keys no matching span may have
+}
+
 // NormalizeRule replaces every match of Match by Replace ($1 expands a
 // group) in normalized output.
 type NormalizeRule struct {
@@ -305,6 +320,9 @@ type HTTPRequest struct {
 // step's kind; MaxDuration applies to every kind.
 type Expect struct {
 	Pos Pos
+
+	// every kind: spans the services sent while the step ran
+	Spans []*SpanCheck
 
 	// exec
 	ExitCode       Field[int] // default 0

@@ -21,7 +21,7 @@ var (
 	// execOnly are the step options that only mean something for a
 	// process: where and how it runs.
 	execOnly     = []string{"image", "env", "workdir", "user"}
-	commonExpect = []string{"max_duration"}
+	commonExpect = []string{"max_duration", "spans"}
 	expectKeys   = map[StepKind][]string{
 		StepExec:  {"exit_code", "stdout", "stderr", "stdout_contains", "stderr_contains", "stdout_matches", "stderr_matches", "stdout_json"},
 		StepSQL:   {"rows", "row_count", "rows_affected", "error_contains"},
@@ -329,6 +329,8 @@ func (d *decoder) expect(e *entry, st *Step, sc *scope) {
 			x.JSON = d.jsonChecks(kv, sc)
 		case "max_duration":
 			x.MaxDuration, _ = d.duration(kv)
+		case "spans":
+			x.Spans = d.spanChecks(kv, sc)
 		}
 	}
 	if t.get("error_contains") != nil {
@@ -482,4 +484,63 @@ func (d *decoder) stepTarget(n *node, st *Step) {
 			}
 		}
 	}
+}
+
+var spanKeys = []string{"name", "attributes", "parent", "count", "status", "before", "after", "no_attributes"}
+
+// spanChecks reads expect.spans = [{ name = "GET /users", ... }]: spans the
+// services sent to the environment's receiver while the step ran.
+func (d *decoder) spanChecks(e *entry, sc *scope) []*SpanCheck {
+	items, ok := d.tableArray(e, "expect.spans")
+	if !ok {
+		return nil
+	}
+	var out []*SpanCheck
+	for _, n := range items {
+		if n.kind != kTable {
+			continue
+		}
+		c := &SpanCheck{Pos: n.pos}
+		for _, kv := range n.entries {
+			switch kv.key {
+			case "name":
+				c.Name, _ = d.nonEmpty(kv)
+			case "parent":
+				c.Parent, _ = d.nonEmpty(kv)
+			case "before":
+				c.Before, _ = d.nonEmpty(kv)
+			case "after":
+				c.After, _ = d.nonEmpty(kv)
+			case "status":
+				c.Status, _ = d.oneOf(kv, "ok", "error", "unset")
+			case "count":
+				c.Count, _ = d.intIn(kv, 0, math.MaxInt32)
+			case "attributes":
+				t, ok := d.table(kv)
+				if !ok {
+					continue
+				}
+				c.Attributes = map[string]Field[any]{}
+				for _, a := range t.entries {
+					if v, ok := d.literal(a.val, sc); ok {
+						c.Attributes[a.key] = Field[any]{Value: v, Pos: a.val.pos}
+					}
+				}
+			case "no_attributes":
+				if list, ok := d.strList(kv); ok {
+					for _, f := range list {
+						c.NoAttributes = append(c.NoAttributes, f.Value)
+					}
+				}
+			default:
+				d.unknownKey(kv, spanKeys)
+			}
+		}
+		if !c.Name.IsSet() && n.get("name") == nil {
+			d.ps.add(n.pos, "a span expectation needs name (the span's name)")
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }

@@ -253,3 +253,19 @@ const closeTimeout = 60 * time.Second
 type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...any) {}
+
+// HostAddress is the gateway of the session's network: the address of the
+// engine's host (this machine, with a local engine) that its containers
+// reach, internal network or not.
+func (s *session) HostAddress(ctx context.Context) (string, error) {
+	res, err := s.b.cli.NetworkInspect(ctx, s.netID, client.NetworkInspectOptions{})
+	if err != nil {
+		return "", &errs.BackendError{Backend: Name, Op: "inspect network", Target: s.netName, Err: err}
+	}
+	for _, c := range res.Network.IPAM.Config {
+		if c.Gateway.IsValid() && c.Gateway.Is4() {
+			return c.Gateway.String(), nil
+		}
+	}
+	return "", &errs.BackendError{Backend: Name, Op: "inspect network", Target: s.netName, Err: errors.New("no IPv4 gateway")}
+}
