@@ -447,7 +447,7 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 	c, err := e.session.Start(ctx, backend.ContainerSpec{
 		Name: sp.Name, Image: image, Pull: e.pull,
 		Entrypoint: sp.Entrypoint, Cmd: sp.Command, Env: sp.Env, Ports: sp.Ports,
-		Files: sp.Files, User: sp.User, WorkDir: sp.WorkDir, Tmpfs: sp.Tmpfs,
+		Files: sp.Files, User: sp.User, WorkDir: sp.WorkDir, Tmpfs: sp.Tmpfs, Binds: sp.Binds,
 		Policy: pol,
 	})
 	if err != nil {

@@ -125,6 +125,10 @@ type ContainerSpec struct {
 	User       string
 	WorkDir    string
 	Tmpfs      map[string]string // path → mount options ("size=64m")
+	// Binds mounts directories of the runner's machine, writable:
+	// container path → host path. It needs the engine on this machine
+	// (coverage counters are written to one).
+	Binds map[string]string
 	// Policy is the container's effective security policy and limits,
 	// which the backend enforces through its engine. The zero Policy
 	// means no limits on the session's private network.

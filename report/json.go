@@ -125,6 +125,7 @@ type jsonService struct {
 	Policy    *policy.Policy `json:"policy,omitempty"`
 	Resources *Resources     `json:"resources,omitempty"`
 	Log       string         `json:"log,omitempty"`
+	Coverage  *Coverage      `json:"coverage,omitempty"`
 }
 
 type jsonScenario struct {
@@ -220,6 +221,7 @@ func toJSONRun(r *Run) *jsonRun {
 				Policy:    sv.Policy,
 				Resources: sv.Resources,
 				Log:       sv.Log,
+				Coverage:  sv.Coverage,
 			})
 		}
 		for _, sc := range s.Scenarios {
@@ -349,6 +351,7 @@ func (jr *jsonRun) run() (*Run, error) {
 				Policy:    jv.Policy,
 				Resources: jv.Resources,
 				Log:       jv.Log,
+				Coverage:  jv.Coverage,
 			})
 		}
 		for _, jsc := range js.Scenarios {

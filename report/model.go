@@ -80,6 +80,21 @@ type Service struct {
 	Resources *Resources `json:"resources,omitempty"`
 	// Log is its output (stdout and stderr), in the run's output folder.
 	Log string `json:"log,omitempty"`
+	// Coverage is the code coverage of a service built with -cover.
+	Coverage *Coverage `json:"coverage,omitempty"`
+}
+
+// Coverage is what `go tool covdata` made of a service's counters.
+type Coverage struct {
+	Profile  string            `json:"profile,omitempty"` // coverage.out in the run's output folder
+	Packages []PackageCoverage `json:"packages"`
+	Error    string            `json:"error,omitempty"` // why there is none
+}
+
+// PackageCoverage is one package's share of statements run.
+type PackageCoverage struct {
+	Package string  `json:"package"`
+	Percent float64 `json:"percent"`
 }
 
 // Resources is what a container used, sampled from the engine while steps

@@ -271,6 +271,7 @@ func (sr *suiteRun) run(ctx context.Context) {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
+		sr.collectCoverage(cctx)
 		sr.saveServiceLogs(cctx)
 		sr.closeServices(cctx)
 		if err := env.Close(cctx); err != nil {

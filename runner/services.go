@@ -29,6 +29,9 @@ type running struct {
 	redis *redis.DBs
 	// failures counts restarts after the service failed (on-failure).
 	failures int
+	// coverHost is the folder of this machine that holds a coverage
+	// service's counters ("" when it has no coverage).
+	coverHost string
 	// health re-checks a running generic service before each scenario:
 	// its wait checks that ask the service (port, http, exec), not a log
 	// line, which stays matched after the service stops answering. nil:
@@ -68,7 +71,7 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("service %s: %w", decl.Name, err)
 			}
-			r := &running{decl: decl, spec: specs[i], inst: in, health: health, rep: &report.Service{
+			r := &running{decl: decl, spec: specs[i], inst: in, health: health, coverHost: specs[i].Binds[coverDir], rep: &report.Service{
 				Name: decl.Name, Kind: decl.Kind.Value, Image: in.Image, Address: in.Address,
 				Started: in.StartedAt, ReadyMS: ms(in.ReadyAfter), Policy: &pol,
 			}}
@@ -172,6 +175,14 @@ func (sr *suiteRun) specFor(ctx context.Context, decl *suite.Service) (service.S
 		spec.DependsOn = append(spec.DependsOn, d.Value)
 	}
 	spec.Env = sr.otelEnv(traceEnv(ctx, containerEnv(spec.Env, sr.seed, sr.suite.FreezeTime.Value)), decl.Name)
+	if decl.Coverage.Value {
+		host, err := sr.coverageMount(decl)
+		if err != nil {
+			return fail(fmt.Errorf("coverage folder: %w", err))
+		}
+		spec.Binds = map[string]string{coverDir: host}
+		spec.Env["GOCOVERDIR"] = coverDir
+	}
 	spec.Policy = sr.pol.services[decl.Name].Policy
 	sr.shared.secrets.learn(spec.Env)
 	return spec, nil

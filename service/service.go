@@ -35,6 +35,9 @@ type Spec struct {
 	User       string            `json:"user,omitempty"`
 	WorkDir    string            `json:"workdir,omitempty"`
 	Tmpfs      map[string]string `json:"tmpfs,omitempty"`
+	// Binds mounts directories of this machine into the container,
+	// writable: container path → host path.
+	Binds map[string]string `json:"binds,omitempty"`
 	// Policy is the security policy and limits the container runs under,
 	// as given: start from policy.Preset to keep a preset's other limits.
 	// The zero Policy takes the environment's (see cleanroom.WithPolicy).

@@ -141,6 +141,10 @@ type Service struct {
 	// scenario (Collect CollectOnFailure, the default) or every one.
 	Artifacts []Field[string]
 	Collect   Field[string]
+	// Coverage: the service is a Go program built with -cover; it gets
+	// GOCOVERDIR, is stopped gracefully at the end of the suite so it
+	// writes its counters, and the suite reports its coverage.
+	Coverage Field[bool]
 }
 
 // PrimaryPort is the port .port, .url and http steps use by default, or 0.

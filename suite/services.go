@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	serviceKeys = []string{"type", "image", "build", "database", "user", "password", "init_sql", "init_files", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy", "artifacts", "collect"}
+	serviceKeys = []string{"type", "image", "build", "database", "user", "password", "init_sql", "init_files", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy", "artifacts", "collect", "coverage"}
 	buildKeys   = []string{"context", "dockerfile", "args", "keep"}
 	waitKeys    = []string{"http", "port", "status", "timeout", "log", "exec"}
 
@@ -20,7 +20,7 @@ var (
 	kindKeys = map[string][]string{
 		KindPostgres: {"type", "image", "env", "depends_on", "policy", "database", "user", "password", "init_sql", "init_files", "artifacts", "collect"},
 		KindRedis:    {"type", "image", "env", "depends_on", "policy", "artifacts", "collect"},
-		KindGeneric:  {"type", "image", "build", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy", "artifacts", "collect"},
+		KindGeneric:  {"type", "image", "build", "env", "entrypoint", "command", "ports", "files", "depends_on", "wait", "restart", "max_restarts", "policy", "artifacts", "collect", "coverage"},
 	}
 
 	// serviceNameRE is service.Spec's rule: the name becomes a host name.
@@ -158,6 +158,8 @@ func (d *decoder) service(e *entry) *Service {
 					}
 				}
 			}
+		case "coverage":
+			svc.Coverage, _ = d.bool(kv)
 		case "collect":
 			if f, ok := d.oneOf(kv, CollectOnFailure, CollectAlways); ok {
 				svc.Collect = f

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -99,6 +100,9 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 			},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				applyPolicy(hc, spec.Policy, spec.Tmpfs, labels)
+				for _, target := range slices.Sorted(maps.Keys(spec.Binds)) {
+					hc.Binds = append(hc.Binds, spec.Binds[target]+":"+target+":rw")
+				}
 			},
 			AlwaysPullImage: spec.Pull == backend.PullAlways,
 		},
