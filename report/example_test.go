@@ -68,11 +68,11 @@ func ExampleReadJSON() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(back.Schema, back.Status, back.Summary)
+	fmt.Printf("%s %s: %d passed, %d skipped\n", back.Schema, back.Status, back.Summary.Passed, back.Summary.Skipped)
 
 	_, err = report.ReadJSON(bytes.NewReader([]byte(`{"schema": "cleanroom.report/v9"}`)))
 	fmt.Println(err)
 	// Output:
-	// cleanroom.report/v1 passed {1 0 1 0}
+	// cleanroom.report/v1 passed: 1 passed, 1 skipped
 	// report: unsupported schema "cleanroom.report/v9": this cleanroom reads "cleanroom.report/v1"
 }

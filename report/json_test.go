@@ -84,7 +84,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		{"exit code pointer", *users.Scenarios[1].Steps[0].Output.ExitCode, 3},
 		{"suite error", back.Suites[1].Error, testRun().Suites[1].Error},
 		{"scenario error", users.Scenarios[3].Error, testRun().Suites[0].Scenarios[3].Error},
-		{"summary", back.Summary, Summary{Passed: 1, Failed: 1, Skipped: 3, Errored: 2}},
+		{"summary", back.Summary, Summary{Passed: 1, Failed: 1, Skipped: 3, Errored: 2, Steps: StepCounts{Passed: 6, Failed: 2, Skipped: 2, Errored: 1}}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

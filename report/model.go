@@ -46,6 +46,17 @@ type Summary struct {
 	Failed  int `json:"failed"`
 	Skipped int `json:"skipped"`
 	Errored int `json:"errors"`
+	// Steps counts the declared steps the same way: together with the
+	// scenarios above, the coverage of what the suites declare.
+	Steps StepCounts `json:"steps"`
+}
+
+// StepCounts counts steps by status.
+type StepCounts struct {
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	Errored int `json:"errors"`
 }
 
 // Suite is one suite file.
@@ -258,6 +269,18 @@ func (r *Run) Tally() {
 				r.Summary.Skipped++
 			case Errored:
 				r.Summary.Errored++
+			}
+			for _, st := range sc.Steps {
+				switch st.Status {
+				case Passed:
+					r.Summary.Steps.Passed++
+				case Failed:
+					r.Summary.Steps.Failed++
+				case Skipped:
+					r.Summary.Steps.Skipped++
+				case Errored:
+					r.Summary.Steps.Errored++
+				}
 			}
 		}
 		switch {
