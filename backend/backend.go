@@ -205,6 +205,9 @@ type State struct {
 	Running   bool
 	ExitCode  int  // meaningful when !Running
 	OOMKilled bool // the kernel killed a process of the container for memory
+	// ImageID is the content digest of the image the container runs
+	// ("sha256:…"), which names it whatever tag it was started by.
+	ImageID string
 	// Error is the engine's explanation when the container could not run.
 	Error      string
 	StartedAt  time.Time
@@ -239,4 +242,12 @@ type SweepReport struct {
 	Images     []string // images built by dead sessions (not kept ones)
 	Volumes    []string // volumes a policy declared, left by a removal cut short
 	Sessions   []string
+}
+
+// TimedLogger is a Container that can give its output with each line
+// prefixed by when the engine received it (RFC 3339) and, for stderr, the
+// stream: what a service log artifact holds. Backends that cannot are
+// asked for Logs instead.
+type TimedLogger interface {
+	TimedLogs(ctx context.Context) ([]byte, error)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cleanroomhq/cleanroom/artifact"
+	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/snapshot"
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -122,13 +123,7 @@ func (sr *suiteRun) saveServiceLogs(ctx context.Context) {
 		if r == nil {
 			continue
 		}
-		rc, err := r.inst.Container.Logs(ctx, false)
-		if err != nil {
-			sr.obs.Log("artifacts: log of service %s: %v", decl.Name, err)
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(rc, 64<<20))
-		rc.Close()
+		data, err := serviceLog(ctx, r.inst.Container)
 		if err != nil {
 			sr.obs.Log("artifacts: log of service %s: %v", decl.Name, err)
 			continue
@@ -142,4 +137,17 @@ func (sr *suiteRun) saveServiceLogs(ctx context.Context) {
 		}
 		r.rep.Log = rel
 	}
+}
+
+// serviceLog is a container's output, timestamped when the backend can.
+func serviceLog(ctx context.Context, c backend.Container) ([]byte, error) {
+	if t, ok := c.(backend.TimedLogger); ok {
+		return t.TimedLogs(ctx)
+	}
+	rc, err := c.Logs(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, 64<<20))
 }

@@ -249,6 +249,44 @@ func (c *dockerContainer) CopyTo(ctx context.Context, f backend.File) error {
 	return nil
 }
 
+// TimedLogs is the container's output with the engine's timestamps, stderr
+// lines marked, in the order the engine received them.
+func (c *dockerContainer) TimedLogs(ctx context.Context) ([]byte, error) {
+	rc, err := c.b.cli.ContainerLogs(ctx, c.id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
+	if err != nil {
+		return nil, &errs.BackendError{Backend: Name, Op: "logs", Target: c.name, Err: err}
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	_, err = stdcopy.StdCopy(&buf, &markLines{w: &buf, mark: "stderr "}, rc)
+	return buf.Bytes(), err
+}
+
+// markLines writes each line with mark after its leading timestamp.
+type markLines struct {
+	w    io.Writer
+	mark string
+}
+
+func (m *markLines) Write(p []byte) (int, error) {
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		ts, rest, ok := bytes.Cut(line, []byte(" "))
+		if !ok {
+			ts, rest = nil, line
+		}
+		if ts != nil {
+			m.w.Write(ts)
+			m.w.Write([]byte(" "))
+		}
+		m.w.Write([]byte(m.mark))
+		m.w.Write(rest)
+	}
+	return len(p), nil
+}
+
 // copyInto copies a file into a container, created or running, as a tar
 // of one entry extracted in the file's directory. testcontainers extracts
 // at "/" with the whole path in the entry, which an engine refuses for a

@@ -228,6 +228,7 @@ func (c *dockerContainer) State(ctx context.Context) (backend.State, error) {
 		return backend.State{}, &errs.BackendError{Backend: Name, Op: "state", Target: c.name, Err: errors.New("the engine reported no state")}
 	}
 	return backend.State{
+		ImageID:    res.Container.Image,
 		Running:    st.Running,
 		ExitCode:   st.ExitCode,
 		OOMKilled:  st.OOMKilled,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -92,8 +93,13 @@ expect = { stdout = "nope\n" }
 	if b, _ := os.ReadFile(filepath.Join(out, "arts/fails/files/app/var/log/app.log")); !strings.Contains(string(b), "tick") {
 		t.Errorf("copied app.log: %q", b)
 	}
-	if b, _ := os.ReadFile(filepath.Join(out, "arts/services/app.log")); !strings.Contains(string(b), "booting with [REDACTED]") {
-		t.Errorf("service log: %q, want its output redacted", b)
+	logText, _ := os.ReadFile(filepath.Join(out, "arts/services/app.log"))
+	if !strings.Contains(string(logText), "booting with [REDACTED]") {
+		t.Errorf("service log: %q, want its output redacted", logText)
+	}
+	// Each line carries the engine's timestamp.
+	if first, _, _ := strings.Cut(string(logText), " "); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`).MatchString(first) {
+		t.Errorf("service log line %q: want it to start with a timestamp", first)
 	}
 	run := readReport(t, filepath.Join(out, "report.json"))
 	s := run.Suites[0]

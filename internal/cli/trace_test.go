@@ -110,6 +110,9 @@ exec = ["sh", "-c", "echo tok-trace-5150; exit 1"]
 	parent("step list", "scenario users")
 	parent("step leaks", "scenario users")
 	parent("GET /users", "step list") // the app's own span, through traceparent
+	if id, _ := byName["service app"].Attributes["container.image.id"].(string); !strings.HasPrefix(id, "sha256:") {
+		t.Errorf("service span: container.image.id %q, want the image's digest", id)
+	}
 	if s := byName["GET /users"]; s.Service != "otelapp" || s.Attributes["http.response.status_code"] != int64(200) {
 		t.Errorf("app span: service %q, attributes %v", s.Service, s.Attributes)
 	}
