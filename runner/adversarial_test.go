@@ -529,7 +529,7 @@ continue_on_failure = true
 [[scenario.step]]
 name = "spin"
 service = "box"
-exec = ["perl", "-e", '$i = 0; $i++ while $i < 20_000_000; print "done\n"']
+exec = ["perl", "-e", '$i = 0; $i++ while $i < 60_000_000; print "done\n"']
 policy = { %s }
 `, strings.Split(pol, "|")[0], strings.Split(pol, "|")[1])
 	}
@@ -556,7 +556,7 @@ policy = { %s }
 			}
 		}
 		if cpu := s.Scenarios[0].Steps[1].Resources; cpu != nil && cpu.CPUSeconds < 0.5 {
-			t.Errorf("spin used %.2f CPU seconds, want the second or so a 20-million-step loop takes", cpu.CPUSeconds)
+			t.Errorf("spin used %.2f CPU seconds, want the seconds a 60-million-step loop takes", cpu.CPUSeconds)
 		}
 	})
 }
