@@ -3,8 +3,8 @@
 // output, files copied out of containers — with an index.json that lists
 // them all.
 //
-// Everything written goes through the folder's redactor first, so a secret
-// never reaches a file; the folder only stores and lists.
+// Writers redact what they write (the runner does, with the run's
+// secrets); WithRedact makes the folder redact everything once more.
 package artifact
 
 import (

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/cleanroomhq/cleanroom/artifact"
@@ -71,8 +73,8 @@ func outputText(st *report.Step) string {
 	}
 	if o.Status != 0 {
 		fmt.Fprintf(&b, "status: %d\n", o.Status)
-		for k, v := range o.Headers {
-			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		for _, k := range slices.Sorted(maps.Keys(o.Headers)) {
+			fmt.Fprintf(&b, "%s: %s\n", k, o.Headers[k])
 		}
 	}
 	section("body", o.Body)

@@ -48,6 +48,8 @@ func (sr *suiteRun) otelEnv(env map[string]string, serviceName string) map[strin
 	}
 	set("OTEL_EXPORTER_OTLP_ENDPOINT", sr.recv.Endpoint())
 	set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	// SDKs batch for 5 s by default; a step's span assertions wait 2 s.
+	set("OTEL_BSP_SCHEDULE_DELAY", "100")
 	if serviceName != "" {
 		set("OTEL_SERVICE_NAME", serviceName)
 	}
@@ -97,6 +99,13 @@ func checkSpan(c *suite.SpanCheck, spans []telemetry.Span, data map[string]any) 
 		return &report.Failure{Pos: c.Pos.String(), Expected: describe(c), Got: fmt.Sprintf(format, args...)}
 	}
 	named := filterSpans(spans, func(s telemetry.Span) bool { return s.Name == c.Name.Value })
+	if c.Count.IsSet() && c.Count.Value == 0 && len(c.Attributes) == 0 && !c.Status.IsSet() && !c.Parent.IsSet() {
+		// count = 0: the span must not happen at all.
+		if len(named) > 0 {
+			return fail("%d span(s) named %q", len(named), c.Name.Value)
+		}
+		return nil
+	}
 	if len(named) == 0 {
 		return fail("no span named %q among %s", c.Name.Value, spanNames(spans))
 	}

@@ -106,7 +106,13 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 		return outcome{err: err}
 	}
 	seed, _ := data["seed"].(int64)
-	env = sr.otelEnv(traceEnv(ctx, containerEnv(env, seed, sr.suite.FreezeTime.Value)), "")
+	env = traceEnv(ctx, containerEnv(env, seed, sr.suite.FreezeTime.Value))
+	if st.Service.Value == "" {
+		// A command in a service inherits the service's OTEL_* (the
+		// receiver's, or the user's own collector); a one-shot
+		// container is told here.
+		env = sr.otelEnv(env, "")
+	}
 	sr.shared.secrets.learn(env)
 	var res backend.ExecResult
 	if st.Service.Value != "" {

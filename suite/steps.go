@@ -522,6 +522,11 @@ func (d *decoder) spanChecks(e *entry, sc *scope) []*SpanCheck {
 				}
 				c.Attributes = map[string]Field[any]{}
 				for _, a := range t.entries {
+					if a.val.kind == kTable {
+						// { http.route = "/x" } is TOML for a nested table.
+						d.ps.add(a.keyPos, "span attribute %q is a table: quote dotted attribute names, as in { \"%s.…\" = … }", a.key, a.key)
+						continue
+					}
 					if v, ok := d.literal(a.val, sc); ok {
 						c.Attributes[a.key] = Field[any]{Value: v, Pos: a.val.pos}
 					}

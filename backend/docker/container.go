@@ -258,7 +258,9 @@ func (c *dockerContainer) TimedLogs(ctx context.Context) ([]byte, error) {
 	}
 	defer rc.Close()
 	var buf bytes.Buffer
-	_, err = stdcopy.StdCopy(&buf, &markLines{w: &buf, mark: "stderr "}, rc)
+	// A log line is one frame of the engine's stream, so marking each
+	// frame's lines marks whole lines. Capped like Logs' readers.
+	_, err = stdcopy.StdCopy(&buf, &markLines{w: &buf, mark: "stderr "}, io.LimitReader(rc, 64<<20))
 	return buf.Bytes(), err
 }
 

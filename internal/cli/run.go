@@ -172,9 +172,7 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 	if err := out.finish(run); err != nil {
 		return &exitError{exitInfra, err}
 	}
-	if f.verbose {
-		fmt.Fprintf(cmd.OutOrStdout(), "output folder: %s\n", out.Root())
-	}
+	fmt.Fprintf(cmd.OutOrStdout(), "output: %s\n", out.Root())
 
 	for _, out := range []struct{ path, format string }{{f.reportJSON, "json"}, {f.reportJUnit, "junit"}} {
 		if out.path == "" {

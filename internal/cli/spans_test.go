@@ -37,6 +37,7 @@ expect = { status = 200, spans = [
   { name = "GET /users", attributes = { "http.response.status_code" = 200, "http.route" = "/users" }, status = "ok", count = 1, no_attributes = ["secret.token"] },
   { name = "handler", parent = "GET /users" },
   { name = "db.query", parent = "handler", attributes = { "db.system" = "postgresql" } },
+  { name = "persist", count = 0 },
 ] }
 
 [[scenario.step]]
@@ -63,6 +64,7 @@ expect = { spans = [
   { name = "GET /users", attributes = { "http.response.status_code" = 500 } },
   { name = "cache.get" },
   { name = "db.query", before = "handler" },
+  { name = "handler", count = 0 },
 ] }
 `)
 	jsonPath := filepath.Join(dir, "r.json")
@@ -75,13 +77,14 @@ expect = { spans = [
 		t.Fatalf("holds: %s\n%s", sc.Status, stdout)
 	}
 	fails := s.Scenarios[1].Steps[0].Failures
-	if len(fails) != 3 {
-		t.Fatalf("wrong expectations: %d failures, want 3:\n%s", len(fails), stdout)
+	if len(fails) != 4 {
+		t.Fatalf("wrong expectations: %d failures, want 4:\n%s", len(fails), stdout)
 	}
 	for i, want := range []string{
 		"no span \"GET /users\" has http.response.status_code = 500; they have 200",
 		"no span named \"cache.get\" among",
 		"no span \"handler\" starts after every matching span ended",
+		"1 span(s) named \"handler\"",
 	} {
 		if !strings.Contains(fails[i].Got, want) {
 			t.Errorf("failure %d: got %q, want it to say %q", i, fails[i].Got, want)
