@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -191,7 +192,7 @@ func number(v any) (float64, bool) {
 
 func describe(c *suite.SpanCheck) string {
 	parts := []string{fmt.Sprintf("span %q", c.Name.Value)}
-	for _, k := range slices.Sorted(mapKeys(c.Attributes)) {
+	for _, k := range slices.Sorted(maps.Keys(c.Attributes)) {
 		parts = append(parts, fmt.Sprintf("%s = %v", k, c.Attributes[k].Value))
 	}
 	if c.Parent.IsSet() {
@@ -249,14 +250,4 @@ func attrValues(spans []telemetry.Span, key string) string {
 		}
 		return "(none)"
 	}), ", ")
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
