@@ -26,8 +26,10 @@ func WriteFile(path, format string, r *Run) error {
 		err = WriteJSON(&buf, r)
 	case FormatJUnit:
 		err = WriteJUnit(&buf, r)
+	case FormatCTRF:
+		err = WriteCTRF(&buf, r)
 	default:
-		return fmt.Errorf("report: unknown format %q (want %q or %q)", format, FormatJSON, FormatJUnit)
+		return fmt.Errorf("report: unknown format %q (want %q, %q or %q)", format, FormatJSON, FormatJUnit, FormatCTRF)
 	}
 	if err != nil {
 		return err

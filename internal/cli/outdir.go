@@ -20,6 +20,7 @@ const (
 	auditName      = "audit.jsonl"
 	reportJSONName = "report.json"
 	reportXMLName  = "junit.xml"
+	reportCTRFName = "ctrf.json"
 	traceName      = "trace.jsonl"
 )
 
@@ -43,7 +44,7 @@ func (o *outDir) finish(run *report.Run) error {
 	if err := o.Add(auditName, artifact.Entry{Kind: "audit"}); err != nil {
 		return err
 	}
-	for _, r := range []struct{ name, format string }{{reportJSONName, "json"}, {reportXMLName, "junit"}} {
+	for _, r := range []struct{ name, format string }{{reportJSONName, "json"}, {reportXMLName, "junit"}, {reportCTRFName, "ctrf"}} {
 		if err := report.WriteFile(o.Path(r.name), r.format, run); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
