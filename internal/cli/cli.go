@@ -52,7 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRun(), newValidate(), newSnapshots(), newRuns(), newGC(), newVersion())
+	root.AddCommand(newRun(), newValidate(), newSnapshots(), newRuns(), newGC(), newVersion(), newKeygen(), newAttest(), newReport())
 	return root
 }
 

@@ -52,6 +52,7 @@ type runFlags struct {
 	update      bool
 	otelEnd     string
 	traceFile   string
+	attest      attestFlags
 }
 
 func newRun() *cobra.Command {
@@ -86,6 +87,7 @@ never became ready).`,
 	fl.BoolVar(&f.update, "update-snapshots", false, "write what snapshot steps saw as their new snapshots (also CLEANROOM_UPDATE_SNAPSHOTS=1)")
 	fl.StringVar(&f.otelEnd, "otel-endpoint", "", "send the run's trace over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318; OTEL_EXPORTER_OTLP_* variables apply too)")
 	fl.StringVar(&f.traceFile, "trace-file", "", "write the run's trace as OTLP JSON to this file (default: trace.jsonl in the output folder)")
+	f.attest.add(cmd)
 	fl.StringVar(&f.out, "out", "", "write the run's output folder here: reports, audit log, service logs, step outputs, artifacts (default .cleanroom/runs/<time>-<id>)")
 	return cmd
 }
@@ -183,6 +185,9 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 		if err := report.WriteFile(out.path, out.format, run); err != nil {
 			return &exitError{exitInfra, fmt.Errorf("report: %w", err)}
 		}
+	}
+	if err := f.attest.write(out, run); err != nil {
+		return &exitError{exitInfra, err}
 	}
 	switch {
 	case cmd.Context().Err() != nil:
