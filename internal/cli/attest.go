@@ -123,7 +123,7 @@ func writeAttestation(path, keyFile string, out *outDir, run *report.Run) error 
 		return fmt.Errorf("--sign-key: %w", err)
 	}
 	var subjects []string
-	for _, name := range []string{reportJSONName, reportXMLName, traceName, auditName} {
+	for _, name := range []string{reportJSONName, reportXMLName, reportCTRFName, traceName, auditName} {
 		if p := out.Path(name); fileExists(p) {
 			subjects = append(subjects, p)
 		}
