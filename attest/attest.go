@@ -236,17 +236,24 @@ func flaky(sc *report.Scenario) bool {
 func runPredicate(run *report.Run) *RunPredicate {
 	p := &RunPredicate{Cleanroom: run.Cleanroom, Backend: run.Backend, EngineVersion: run.EngineVersion,
 		Started: run.Started, Finished: run.Finished, Suites: []Suite{}, Images: []Image{}, Containers: []Container{}}
-	images := map[string]bool{}
-	addImage := func(name string) {
-		if name != "" && !images[name] {
-			images[name] = true
-			p.Images = append(p.Images, Image{Name: name})
+	images := map[string]int{} // name → index in p.Images
+	addImage := func(name, digest string) {
+		if name == "" {
+			return
 		}
+		if i, ok := images[name]; ok {
+			if p.Images[i].Digest == "" {
+				p.Images[i].Digest = digest
+			}
+			return
+		}
+		images[name] = len(p.Images)
+		p.Images = append(p.Images, Image{Name: name, Digest: digest})
 	}
 	for _, s := range run.Suites {
 		p.Suites = append(p.Suites, Suite{Name: s.Name, File: s.File, Seed: s.Seed, Session: s.Session, Status: string(s.Status)})
 		for _, svc := range s.Services {
-			addImage(svc.Image)
+			addImage(svc.Image, svc.ImageID)
 			p.Containers = append(p.Containers, Container{Suite: s.Name, Name: svc.Name, Kind: "service", Image: svc.Image, Policy: svc.Policy})
 		}
 		for _, sc := range s.Scenarios {

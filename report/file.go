@@ -11,11 +11,15 @@ import (
 const (
 	FormatJSON  = "json"
 	FormatJUnit = "junit"
+	// FormatHTML is one self-contained page for people: no scripts and
+	// nothing fetched, so it reads the same from a CI artifact, a
+	// file:// URL or with JS off.
+	FormatHTML = "html"
 )
 
-// WriteFile writes r to path in format (FormatJSON or FormatJUnit). It
-// creates missing parent directories and replaces path atomically: the
-// report is written to a temporary file in the same directory, synced and
+// WriteFile writes r to path in format (FormatJSON, FormatJUnit,
+// FormatCTRF or FormatHTML). It creates missing parent directories and
+// replaces path atomically: the report is written to a temporary file in the same directory, synced and
 // renamed, so a reader (a CI step, a second run) never sees half a report
 // and a failed write leaves the previous report in place.
 func WriteFile(path, format string, r *Run) error {
@@ -28,8 +32,10 @@ func WriteFile(path, format string, r *Run) error {
 		err = WriteJUnit(&buf, r)
 	case FormatCTRF:
 		err = WriteCTRF(&buf, r)
+	case FormatHTML:
+		err = WriteHTML(&buf, r)
 	default:
-		return fmt.Errorf("report: unknown format %q (want %q, %q or %q)", format, FormatJSON, FormatJUnit, FormatCTRF)
+		return fmt.Errorf("report: unknown format %q (want %q, %q, %q or %q)", format, FormatJSON, FormatJUnit, FormatCTRF, FormatHTML)
 	}
 	if err != nil {
 		return err

@@ -54,10 +54,10 @@ func TestWriteFile(t *testing.T) {
 
 func TestWriteFileErrors(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteFile(filepath.Join(dir, "r.html"), "html", testRun()); err == nil || !strings.Contains(err.Error(), `unknown format "html"`) {
+	if err := WriteFile(filepath.Join(dir, "r.yaml"), "yaml", testRun()); err == nil || !strings.Contains(err.Error(), `unknown format "yaml"`) {
 		t.Errorf("unknown format: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "r.html")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, "r.yaml")); !os.IsNotExist(err) {
 		t.Errorf("a file was made for an unknown format")
 	}
 	if err := WriteFile(filepath.Join(dir, "r.json"), FormatJSON, nil); err == nil {

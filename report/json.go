@@ -118,6 +118,7 @@ type jsonService struct {
 	Name      string         `json:"name"`
 	Kind      string         `json:"kind"`
 	Image     string         `json:"image"`
+	ImageID   string         `json:"image_id,omitempty"`
 	Address   string         `json:"address,omitempty"`
 	Started   string         `json:"started,omitempty"`
 	ReadyMS   float64        `json:"ready_ms"`
@@ -222,6 +223,7 @@ func toJSONRun(r *Run) *jsonRun {
 				Resources: sv.Resources,
 				Log:       sv.Log,
 				Coverage:  sv.Coverage,
+				ImageID:   sv.ImageID,
 			})
 		}
 		for _, sc := range s.Scenarios {
@@ -352,6 +354,7 @@ func (jr *jsonRun) run() (*Run, error) {
 				Resources: jv.Resources,
 				Log:       jv.Log,
 				Coverage:  jv.Coverage,
+				ImageID:   jv.ImageID,
 			})
 		}
 		for _, jsc := range js.Scenarios {

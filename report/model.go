@@ -77,9 +77,11 @@ type Suite struct {
 
 // Service is one service as it was started for the suite.
 type Service struct {
-	Name     string    `json:"name"`
-	Kind     string    `json:"kind"`
-	Image    string    `json:"image"`
+	Name  string `json:"name"`
+	Kind  string `json:"kind"`
+	Image string `json:"image"`
+	// ImageID is the content digest of the image that ran ("sha256:…").
+	ImageID  string    `json:"image_id,omitempty"`
 	Address  string    `json:"address,omitempty"`
 	Started  time.Time `json:"started"`
 	ReadyMS  float64   `json:"ready_ms"`

@@ -79,6 +79,9 @@ func (sr *suiteRun) startServices(ctx context.Context) error {
 			if err := sr.prepareReset(ctx, r); err != nil {
 				return fmt.Errorf("service %s: %w", decl.Name, err)
 			}
+			if st, err := in.Container.State(ctx); err == nil {
+				r.rep.ImageID = st.ImageID
+			}
 			sr.services[decl.Name] = r
 			serviceSpan(ctx, sr.opts.tracer(), decl, r)
 			sr.rep.Services = append(sr.rep.Services, r.rep)

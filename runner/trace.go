@@ -109,8 +109,8 @@ func serviceSpan(ctx context.Context, t trace.Tracer, decl *suite.Service, r *ru
 		attribute.String("container.id", r.inst.Container.ID()),
 		attribute.Float64("cleanroom.service.ready_ms", ms(r.inst.ReadyAfter)),
 	))
-	if st, err := r.inst.Container.State(ctx); err == nil && st.ImageID != "" {
-		span.SetAttributes(attribute.String("container.image.id", st.ImageID))
+	if r.rep.ImageID != "" {
+		span.SetAttributes(attribute.String("container.image.id", r.rep.ImageID))
 	}
 	span.SetStatus(codes.Ok, "")
 	span.End(trace.WithTimestamp(start.Add(r.inst.ReadyAfter)))

@@ -15,8 +15,8 @@ func newReport() *cobra.Command {
 		Use:   "report REPORT.json",
 		Short: "Convert a saved JSON report into another format",
 		Long: `report reads a JSON report written by cleanroom run (--report-json, or
-report.json in a run's output folder) and writes it as JUnit XML or CTRF
-JSON, as if the run had been asked for that format.`,
+report.json in a run's output folder) and writes it as JUnit XML, CTRF
+JSON or a self-contained HTML page, as if the run had been asked for that format.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
@@ -29,9 +29,9 @@ JSON, as if the run had been asked for that format.`,
 				return &exitError{exitInvalid, err}
 			}
 			switch format {
-			case report.FormatJUnit, report.FormatCTRF, report.FormatJSON:
+			case report.FormatJUnit, report.FormatCTRF, report.FormatHTML, report.FormatJSON:
 			default:
-				return usageError{fmt.Errorf("--format must be %s, %s or %s, not %q", report.FormatJUnit, report.FormatCTRF, report.FormatJSON, format)}
+				return usageError{fmt.Errorf("--format must be %s, %s, %s or %s, not %q", report.FormatJUnit, report.FormatCTRF, report.FormatHTML, report.FormatJSON, format)}
 			}
 			if out == "" {
 				return usageError{fmt.Errorf("--out is required: the file to write")}
@@ -43,7 +43,7 @@ JSON, as if the run had been asked for that format.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", report.FormatJUnit, "junit, ctrf or json")
+	cmd.Flags().StringVar(&format, "format", report.FormatJUnit, "junit, ctrf, html or json")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the file to write")
 	return cmd
 }

@@ -43,6 +43,7 @@ type runFlags struct {
 	reportJSON  string
 	reportJUnit string
 	reportCTRF  string
+	reportHTML  string
 	verbose     bool
 	seed        int64
 	seedSet     bool
@@ -80,6 +81,7 @@ never became ready).`,
 	fl.StringVar(&f.reportJSON, "report-json", "", "write the JSON report to this file")
 	fl.StringVar(&f.reportJUnit, "report-junit", "", "write a JUnit XML report to this file")
 	fl.StringVar(&f.reportCTRF, "report-ctrf", "", "write a CTRF JSON report (ctrf.io) to this file")
+	fl.StringVar(&f.reportHTML, "report-html", "", "write a self-contained HTML report to this file")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show service start-up and every step's output")
 	fl.Int64Var(&f.seed, "seed", 0, "seed for every suite (replays a run; default: the suite's seed or a random one)")
 	fl.IntVar(&f.repeat, "repeat", 1, "run every scenario this many times from clean state and fail steps whose normalized results differ")
@@ -178,7 +180,7 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "output: %s\n", out.Root())
 
-	for _, out := range []struct{ path, format string }{{f.reportJSON, "json"}, {f.reportJUnit, "junit"}, {f.reportCTRF, "ctrf"}} {
+	for _, out := range []struct{ path, format string }{{f.reportJSON, "json"}, {f.reportJUnit, "junit"}, {f.reportCTRF, "ctrf"}, {f.reportHTML, "html"}} {
 		if out.path == "" {
 			continue
 		}
