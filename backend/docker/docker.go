@@ -158,6 +158,8 @@ func (b *Backend) NewSession(ctx context.Context, spec backend.SessionSpec) (bac
 		labels:  copyLabels(spec.Labels),
 		netName: name,
 		netID:   res.ID,
+		// Only for an engine on this machine: its bridges are ours.
+		firewalled: strings.HasPrefix(b.cli.DaemonHost(), "unix://") && isolate(res.ID),
 	}, nil
 }
 

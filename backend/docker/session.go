@@ -24,6 +24,8 @@ type session struct {
 	labels  map[string]string
 	netName string
 	netID   string
+	// firewalled: the session added its own isolation rule (firewall.go).
+	firewalled bool
 
 	mu         sync.Mutex
 	containers map[string]*dockerContainer // by ID
@@ -232,6 +234,9 @@ func (s *session) Close(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
+		if s.firewalled {
+			unisolate(s.netID)
+		}
 		if _, err := s.b.cli.NetworkRemove(ctx, s.netID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
 			errCh <- &errs.BackendError{Backend: Name, Op: "remove network", Target: s.netName, Err: err}
 		}
