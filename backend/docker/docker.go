@@ -208,6 +208,9 @@ func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (bac
 			errList = append(errList, &errs.BackendError{Backend: Name, Op: "remove network", Target: n.Name, Err: err})
 			continue
 		}
+		if strings.HasPrefix(b.cli.DaemonHost(), "unix://") {
+			unisolate(n.ID) // the dead session's own rule (firewall.go), if it made one
+		}
 		rep.Networks = append(rep.Networks, n.ID)
 	}
 	// Volumes a policy declared: removed with their container, unless the
