@@ -1,13 +1,14 @@
 package report
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // FormatCTRF is the Common Test Report Format (ctrf.io), specification
@@ -98,7 +99,7 @@ func WriteCTRF(w io.Writer, r *Run) error {
 	out := ctrfReport{
 		ReportFormat: "CTRF",
 		SpecVersion:  "0.0.0",
-		ReportID:     newUUID(),
+		ReportID:     uuid.NewString(),
 		Timestamp:    r.Finished.UTC().Format(time.RFC3339),
 		GeneratedBy:  "cleanroom",
 		Results: ctrfResults{
@@ -198,13 +199,4 @@ func ctrfMessage(sc *Scenario) (message, trace string) {
 func firstLineOf(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-// newUUID is a random (version 4) UUID for the report's ID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -181,11 +181,7 @@ func (sr *suiteRun) runRepeated(ctx context.Context, sc *suite.Scenario, rep *re
 
 // runDiff is the unified diff of run 1's fingerprint against run n's.
 func runDiff(first, again string, n int) string {
-	d := snapshot.Diff(first, again)
-	if _, rest, ok := strings.Cut(d, "\n+++ got\n"); ok {
-		d = fmt.Sprintf("--- run 1\n+++ run %d\n", n) + rest
-	}
-	return d
+	return snapshot.DiffLabeled(first, again, "run 1", fmt.Sprintf("run %d", n))
 }
 
 func joinInts(xs []int) string {

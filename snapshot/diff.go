@@ -22,13 +22,17 @@ const maxDiffCells = 4 << 20
 // control character, trailing white space, invalid UTF-8) is written as a
 // Go string literal, as in the snapshot file, so that a difference of
 // "\r\n" against "\n" is visible.
-func Diff(want, got string) string {
+func Diff(want, got string) string { return DiffLabeled(want, got, "snapshot", "got") }
+
+// DiffLabeled is Diff with its own names for the two sides ("--- from",
+// "+++ to").
+func DiffLabeled(want, got, from, to string) string {
 	if want == got {
 		return ""
 	}
 	ops := diffLines(splitLines(want), splitLines(got))
 	var b strings.Builder
-	b.WriteString("--- snapshot\n+++ got\n")
+	b.WriteString("--- " + from + "\n+++ " + to + "\n")
 	for _, h := range hunks(ops) {
 		writeHunk(&b, ops[h.start:h.end])
 	}
