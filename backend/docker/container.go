@@ -22,6 +22,7 @@ import (
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/internal/cgroupfs"
 )
 
 type dockerContainer struct {
@@ -36,7 +37,7 @@ type dockerContainer struct {
 	ip    string      // address on the session network; "" under network "none"
 	// cg is where the container's cgroup files are (see Stats); cgKnown
 	// says whether that was looked up, cg nil meaning out of reach.
-	cg      *cgroupFiles
+	cg      *cgroupfs.Files
 	cgKnown bool
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/internal/cgroupfs"
 )
 
 // Stats samples the container's kernel counters.
@@ -52,7 +53,7 @@ func (c *dockerContainer) stats(ctx context.Context) (backend.Stats, statsSource
 		return backend.Stats{}, fromEngine, &errs.BackendError{Backend: Name, Op: "stats", Target: c.name, Err: err}
 	}
 	if files := c.cgroupFiles(ctx, hostMem); files != nil {
-		s, err := files.stats(hostMem)
+		s, err := files.Stats(hostMem)
 		if err == nil {
 			return s, fromCgroup, nil
 		}
@@ -68,7 +69,7 @@ func (c *dockerContainer) stats(ctx context.Context) (backend.Stats, statsSource
 // cgroupFiles finds the container's cgroup files from its init process,
 // once per container (dockerContainer.cg); nil when they cannot be read,
 // which is remembered too: an engine elsewhere stays elsewhere.
-func (c *dockerContainer) cgroupFiles(ctx context.Context, hostMem int64) *cgroupFiles {
+func (c *dockerContainer) cgroupFiles(ctx context.Context, hostMem int64) *cgroupfs.Files {
 	c.mu.Lock()
 	files, known := c.cg, c.cgKnown
 	c.mu.Unlock()
@@ -79,11 +80,11 @@ func (c *dockerContainer) cgroupFiles(ctx context.Context, hostMem int64) *cgrou
 	if err != nil || res.Container.State == nil || !res.Container.State.Running || res.Container.State.Pid <= 0 {
 		return nil // the engine reports what is wrong; nothing to remember
 	}
-	files, err = resolveCgroup(os.DirFS("/"), res.Container.State.Pid, c.id)
+	files, err = cgroupfs.Resolve(os.DirFS("/"), res.Container.State.Pid, c.id)
 	if err == nil {
 		// Files found may still be unreadable: a runner in a container
 		// may see the engine's processes but not its cgroup filesystem.
-		if _, err = files.stats(hostMem); err != nil {
+		if _, err = files.Stats(hostMem); err != nil {
 			files = nil
 		}
 	} else {
@@ -128,17 +129,17 @@ func convertStats(raw container.StatsResponse, hostMem int64) backend.Stats {
 	s := backend.Stats{
 		At:   raw.Read,
 		CPU:  time.Duration(raw.CPUStats.CPUUsage.TotalUsage),
-		Pids: clampInt64(raw.PidsStats.Current),
+		Pids: cgroupfs.Clamp(raw.PidsStats.Current),
 	}
 	if raw.OSType == "windows" {
 		s.CPU *= 100 // 100 ns units
 	}
 
 	mem := raw.MemoryStats
-	s.Memory = clampInt64(memoryInUse(mem))
-	s.MemoryPeak = clampInt64(mem.MaxUsage) // cgroup v1 only
-	s.MemoryLimit = limitOrZero(mem.Limit, hostMem)
-	s.PidsLimit = limitOrZero(raw.PidsStats.Limit, 0)
+	s.Memory = cgroupfs.Clamp(memoryInUse(mem))
+	s.MemoryPeak = cgroupfs.Clamp(mem.MaxUsage) // cgroup v1 only
+	s.MemoryLimit = cgroupfs.LimitOrZero(mem.Limit, hostMem)
+	s.PidsLimit = cgroupfs.LimitOrZero(raw.PidsStats.Limit, 0)
 	s.MemoryLimitHits = mem.Failcnt
 	if s.MemoryLimitHits == 0 {
 		// cgroup v2 has no failcnt; some engines pass memory.events on.
@@ -177,27 +178,6 @@ func memoryInUse(mem container.MemoryStats) uint64 {
 		return mem.Usage - v
 	}
 	return mem.Usage
-}
-
-// unlimited is above any real limit: cgroup v1 spells "no limit" as the
-// largest page-aligned int64, v2 as "max".
-const unlimited = 1 << 62
-
-// limitOrZero maps the engine's ways of saying "no limit" to 0: the engine
-// reports the host's memory as the memory limit of a container without
-// one, and a limit at or above it limits nothing either.
-func limitOrZero(limit uint64, host int64) int64 {
-	if limit >= unlimited || (host > 0 && limit >= uint64(host)) {
-		return 0
-	}
-	return int64(limit)
-}
-
-func clampInt64(v uint64) int64 {
-	if v > 1<<63-1 {
-		return 1<<63 - 1
-	}
-	return int64(v)
 }
 
 // hostMemory is the engine's total memory, asked once per Backend: it does

@@ -1,4 +1,4 @@
-package docker
+package cgroupfs
 
 import (
 	"errors"
@@ -139,14 +139,14 @@ func TestStatsParseCgroupFiles(t *testing.T) {
 			}},
 			{"v2", procCgroupV2, map[string]string{"": "/system.slice/docker-" + cgroupTestID + ".scope"}},
 		} {
-			got := parseProcCgroup(tc.content)
+			got := ParseProcCgroup(tc.content)
 			for k, want := range tc.want {
 				if got[k] != want {
 					t.Errorf("%s: path of controller %q: got %q, want %q", tc.name, k, got[k], want)
 				}
 			}
 		}
-		if _, ok := parseProcCgroup(procCgroupV2)["memory"]; ok {
+		if _, ok := ParseProcCgroup(procCgroupV2)["memory"]; ok {
 			t.Errorf("v2: got a v1 memory controller, want none")
 		}
 	})
@@ -306,11 +306,11 @@ func TestStatsFromCgroupFiles(t *testing.T) {
 		{"v2 stopped: the process is gone", without(machineV2, proc+"net/dev"), backend.Stats{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := resolveCgroup(files(tc.machine), pid, cgroupTestID)
+			f, err := Resolve(files(tc.machine), pid, cgroupTestID)
 			if err != nil {
-				t.Fatalf("resolveCgroup: %v", err)
+				t.Fatalf("Resolve: %v", err)
 			}
-			got, err := f.stats(host)
+			got, err := f.Stats(host)
 			if tc.wantErr {
 				if err == nil {
 					t.Errorf("stats: got %+v, want an error", got)
@@ -332,12 +332,12 @@ func TestStatsFromCgroupFiles(t *testing.T) {
 
 	t.Run("PID reused", func(t *testing.T) {
 		fsys := files(machineV1)
-		f, err := resolveCgroup(fsys, pid, cgroupTestID)
+		f, err := Resolve(fsys, pid, cgroupTestID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		fsys[proc+"cgroup"] = &fstest.MapFile{Data: []byte("0::/user.slice\n")}
-		if s, err := f.stats(host); err == nil {
+		if s, err := f.Stats(host); err == nil {
 			t.Errorf("stats after the container's init process was replaced: got %+v, want an error", s)
 		}
 	})
@@ -365,7 +365,7 @@ func TestStatsResolveCgroup(t *testing.T) {
 			if tc.procCgroup != "" {
 				fsys["proc/1/cgroup"] = &fstest.MapFile{Data: []byte(tc.procCgroup)}
 			}
-			f, err := resolveCgroup(fsys, 1, cgroupTestID)
+			f, err := Resolve(fsys, 1, cgroupTestID)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("got %+v, %v; want an error saying %q", f, err, tc.wantErr)
@@ -375,12 +375,12 @@ func TestStatsResolveCgroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f.memory != tc.wantDir {
-				t.Errorf("memory directory: got %q, want %q", f.memory, tc.wantDir)
+			if f.Memory != tc.wantDir {
+				t.Errorf("memory directory: got %q, want %q", f.Memory, tc.wantDir)
 			}
 		})
 	}
-	if _, err := resolveCgroup(fstest.MapFS{}, 1, cgroupTestID); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Resolve(fstest.MapFS{}, 1, cgroupTestID); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("no such process: got %v, want fs.ErrNotExist", err)
 	}
 }

@@ -1,4 +1,7 @@
-package docker
+// Package cgroupfs reads a container's resource counters from the kernel's
+// cgroup files (v1 and v2), which both backends sample: the Docker backend
+// for the cgroups the engine made, the local backend for its own.
+package cgroupfs
 
 import (
 	"errors"
@@ -13,35 +16,39 @@ import (
 	"github.com/cleanroomhq/cleanroom/backend"
 )
 
-// cgroupFiles locates one container's accounting files: the kernel
-// counters the engine's stats API reports, read without the engine. Paths
-// are relative to the root of fsys, the machine's root directory outside
-// tests.
-type cgroupFiles struct {
-	fsys        fs.FS
-	containerID string
-	pid         int  // the container's init process, for its network namespace
-	v2          bool // one directory for all controllers
+// Files locates one container's accounting files: the kernel counters an
+// engine's stats API reports, read without the engine. Paths are relative
+// to the root of FS, the machine's root directory outside tests.
+type Files struct {
+	FS fs.FS
+	// PID is the container's init process, whose network namespace gives
+	// the network counters; 0 reads none (the local backend's containers
+	// share one loopback-only namespace, whose counters are no one's own).
+	PID int
+	// Want is part of the cgroup path that proves PID still runs in the
+	// container (and not a process that reused its PID).
+	Want string
+	V2   bool // one directory for all controllers
 	// Directories of the container's cgroup per controller; on cgroup v1
 	// "" for a controller the container is not in (its counters read 0).
-	memory, cpu, pids, blkio string
+	Memory, CPU, Pids, Blkio string
 }
 
-// cgroupRoot is where cgroup filesystems are mounted: on cgroup v1 one
+// Root is where cgroup filesystems are mounted: on cgroup v1 one
 // directory per controller, on v2 the unified hierarchy itself.
-const cgroupRoot = "sys/fs/cgroup"
+const Root = "sys/fs/cgroup"
 
-// resolveCgroup finds the cgroup of host process pid, the init process of
-// the container containerID. It fails when the process's cgroup does not
-// name the container: the engine runs on another machine (its PIDs mean
+// Resolve finds the cgroup of host process pid, the init process of a
+// container whose cgroup path contains want. It fails when the process's
+// cgroup does not: the engine runs on another machine (its PIDs mean
 // nothing here), or the process has exited and its PID was reused.
-func resolveCgroup(fsys fs.FS, pid int, containerID string) (*cgroupFiles, error) {
+func Resolve(fsys fs.FS, pid int, want string) (*Files, error) {
 	b, err := fs.ReadFile(fsys, procFile(pid, "cgroup"))
 	if err != nil {
 		return nil, err
 	}
-	paths := parseProcCgroup(string(b))
-	f := &cgroupFiles{fsys: fsys, containerID: containerID, pid: pid}
+	paths := ParseProcCgroup(string(b))
+	f := &Files{FS: fsys, Want: want, PID: pid}
 	var own string // the path of the memory cgroup
 	if p, ok := paths["memory"]; ok {
 		// cgroup v1, possibly beside an empty v2 hierarchy (systemd's
@@ -49,16 +56,16 @@ func resolveCgroup(fsys fs.FS, pid int, containerID string) (*cgroupFiles, error
 		own = p
 		dir := func(controller string) string {
 			if p, ok := paths[controller]; ok {
-				return path.Join(cgroupRoot, controller, p)
+				return path.Join(Root, controller, p)
 			}
 			return ""
 		}
-		f.memory, f.cpu, f.pids, f.blkio = dir("memory"), dir("cpuacct"), dir("pids"), dir("blkio")
+		f.Memory, f.CPU, f.Pids, f.Blkio = dir("memory"), dir("cpuacct"), dir("pids"), dir("blkio")
 	} else if p, ok := paths[""]; ok {
 		own = p
-		dir := path.Join(cgroupRoot, p)
-		f.v2 = true
-		f.memory, f.cpu, f.pids, f.blkio = dir, dir, dir, dir
+		dir := path.Join(Root, p)
+		f.V2 = true
+		f.Memory, f.CPU, f.Pids, f.Blkio = dir, dir, dir, dir
 	} else {
 		return nil, fmt.Errorf("process %d has no memory cgroup", pid)
 	}
@@ -67,7 +74,7 @@ func resolveCgroup(fsys fs.FS, pid int, containerID string) (*cgroupFiles, error
 		// Outside this process's cgroup namespace, and so outside the
 		// cgroup filesystem mounted here.
 		return nil, fmt.Errorf("process %d is in cgroup %s, outside this cgroup namespace", pid, own)
-	case !strings.Contains(own, containerID):
+	case !strings.Contains(own, want):
 		return nil, fmt.Errorf("process %d is not in the container's cgroup (its memory cgroup is %s)", pid, own)
 	}
 	return f, nil
@@ -80,52 +87,55 @@ func procFile(pid int, name string) string { return fmt.Sprintf("proc/%d/%s", pi
 //
 // The files of a stopped container are gone (the engine removes its
 // cgroup), and so is its init process: stats then fails.
-func (f *cgroupFiles) stats(hostMem int64) (backend.Stats, error) {
-	r := cgroupReader{fsys: f.fsys}
+func (f *Files) Stats(hostMem int64) (backend.Stats, error) {
+	r := cgroupReader{fsys: f.FS}
 	s := backend.Stats{At: time.Now()}
-	if f.v2 {
+	if f.V2 {
 		f.readV2(&r, &s, hostMem)
 	} else {
 		f.readV1(&r, &s, hostMem)
 	}
-	s.NetRx, s.NetTx = parseNetDev(r.file("", procFile(f.pid, "net/dev")))
+	if f.PID == 0 {
+		return s, r.err
+	}
+	s.NetRx, s.NetTx = parseNetDev(r.file("", procFile(f.PID, "net/dev")))
 	if r.err != nil {
 		return backend.Stats{}, r.err
 	}
 	// Last, so that a PID reused after the reads above is caught too.
-	if own := r.file("", procFile(f.pid, "cgroup")); r.err != nil || !strings.Contains(own, f.containerID) {
-		return backend.Stats{}, errors.Join(fmt.Errorf("process %d no longer runs in the container", f.pid), r.err)
+	if own := r.file("", procFile(f.PID, "cgroup")); r.err != nil || !strings.Contains(own, f.Want) {
+		return backend.Stats{}, errors.Join(fmt.Errorf("process %d no longer runs in the container", f.PID), r.err)
 	}
 	return s, nil
 }
 
 // readV1 reads the files of the cgroup v1 controllers memory, cpuacct,
 // pids and blkio.
-func (f *cgroupFiles) readV1(r *cgroupReader, s *backend.Stats, hostMem int64) {
-	usage := r.number(f.memory, "memory.usage_in_bytes")
-	s.Memory = clampInt64(inUse(usage, field(r.file(f.memory, "memory.stat"), "total_inactive_file")))
-	s.MemoryPeak = clampInt64(r.number(f.memory, "memory.max_usage_in_bytes"))
-	s.MemoryLimit = limitOrZero(r.limit(f.memory, "memory.limit_in_bytes"), hostMem)
+func (f *Files) readV1(r *cgroupReader, s *backend.Stats, hostMem int64) {
+	usage := r.number(f.Memory, "memory.usage_in_bytes")
+	s.Memory = Clamp(inUse(usage, field(r.file(f.Memory, "memory.stat"), "total_inactive_file")))
+	s.MemoryPeak = Clamp(r.number(f.Memory, "memory.max_usage_in_bytes"))
+	s.MemoryLimit = LimitOrZero(r.limit(f.Memory, "memory.limit_in_bytes"), hostMem)
 	// failcnt counts every charge that reached the limit, also those that
 	// reclaiming page cache satisfied.
-	s.MemoryLimitHits = r.number(f.memory, "memory.failcnt")
-	s.OOMKills = field(r.optional(f.memory, "memory.oom_control"), "oom_kill") // Linux 4.13+
-	s.CPU = time.Duration(r.number(f.cpu, "cpuacct.usage"))
+	s.MemoryLimitHits = r.number(f.Memory, "memory.failcnt")
+	s.OOMKills = field(r.optional(f.Memory, "memory.oom_control"), "oom_kill") // Linux 4.13+
+	s.CPU = time.Duration(r.number(f.CPU, "cpuacct.usage"))
 	f.readPids(r, s)
-	s.BlockRead, s.BlockWrite = parseBlkio(r.optional(f.blkio, "blkio.throttle.io_service_bytes"))
+	s.BlockRead, s.BlockWrite = parseBlkio(r.optional(f.Blkio, "blkio.throttle.io_service_bytes"))
 }
 
 // readV2 reads the files of the unified hierarchy.
-func (f *cgroupFiles) readV2(r *cgroupReader, s *backend.Stats, hostMem int64) {
-	dir := f.memory
+func (f *Files) readV2(r *cgroupReader, s *backend.Stats, hostMem int64) {
+	dir := f.Memory
 	usage := r.number(dir, "memory.current")
-	s.Memory = clampInt64(inUse(usage, field(r.file(dir, "memory.stat"), "inactive_file")))
+	s.Memory = Clamp(inUse(usage, field(r.file(dir, "memory.stat"), "inactive_file")))
 	if peak := r.optional(dir, "memory.peak"); peak != "" { // Linux 5.19+
 		v, err := parseNumber(peak)
 		r.fail(err)
-		s.MemoryPeak = clampInt64(v)
+		s.MemoryPeak = Clamp(v)
 	}
-	s.MemoryLimit = limitOrZero(r.limit(dir, "memory.max"), hostMem)
+	s.MemoryLimit = LimitOrZero(r.limit(dir, "memory.max"), hostMem)
 	// "max" counts the charges that reached the limit, as v1's failcnt
 	// does; the engine reports "oom" (reclaim failed) as its failcnt.
 	events := r.file(dir, "memory.events")
@@ -138,18 +148,18 @@ func (f *cgroupFiles) readV2(r *cgroupReader, s *backend.Stats, hostMem int64) {
 
 // readPids reads the pids controller, whose files are the same under v1
 // and v2. Without the controller the counts are 0, as the engine's are.
-func (f *cgroupFiles) readPids(r *cgroupReader, s *backend.Stats) {
-	if cur := r.optional(f.pids, "pids.current"); cur != "" {
+func (f *Files) readPids(r *cgroupReader, s *backend.Stats) {
+	if cur := r.optional(f.Pids, "pids.current"); cur != "" {
 		v, err := parseNumber(cur)
 		r.fail(err)
-		s.Pids = clampInt64(v)
+		s.Pids = Clamp(v)
 	}
-	if lim := r.optional(f.pids, "pids.max"); lim != "" {
+	if lim := r.optional(f.Pids, "pids.max"); lim != "" {
 		v, err := parseLimit(lim)
 		r.fail(err)
-		s.PidsLimit = limitOrZero(v, 0)
+		s.PidsLimit = LimitOrZero(v, 0)
 	}
-	s.PidsLimitHits = field(r.optional(f.pids, "pids.events"), "max")
+	s.PidsLimitHits = field(r.optional(f.Pids, "pids.events"), "max")
 }
 
 // cgroupReader reads files and keeps the first error, so that a sample
@@ -204,7 +214,8 @@ func (r *cgroupReader) limit(dir, name string) uint64 {
 	return v
 }
 
-// inUse follows `docker stats` (see memoryInUse).
+// inUse follows `docker stats`: page cache that can be dropped is not
+// memory in use.
 func inUse(usage, inactiveFile uint64) uint64 {
 	if inactiveFile < usage {
 		return usage - inactiveFile
@@ -212,10 +223,10 @@ func inUse(usage, inactiveFile uint64) uint64 {
 	return usage
 }
 
-// parseProcCgroup reads /proc/PID/cgroup: "hierarchy:controllers:path" per
+// ParseProcCgroup reads /proc/PID/cgroup: "hierarchy:controllers:path" per
 // line. It maps each cgroup v1 controller to its path, and "" to the path
 // in the v2 hierarchy (the line "0::path").
-func parseProcCgroup(content string) map[string]string {
+func ParseProcCgroup(content string) map[string]string {
 	paths := map[string]string{}
 	for line := range strings.Lines(content) {
 		parts := strings.SplitN(strings.TrimRight(line, "\n"), ":", 3)
@@ -320,4 +331,26 @@ func parseNetDev(content string) (rx, tx uint64) {
 		}
 	}
 	return rx, tx
+}
+
+// unlimited is above any real limit: cgroup v1 spells "no limit" as the
+// largest page-aligned int64, v2 as "max".
+const unlimited = 1 << 62
+
+// LimitOrZero maps the ways of saying "no limit" to 0: an engine reports
+// the host's memory as the memory limit of a container without one, and a
+// limit at or above it limits nothing either.
+func LimitOrZero(limit uint64, host int64) int64 {
+	if limit >= unlimited || (host > 0 && limit >= uint64(host)) {
+		return 0
+	}
+	return int64(limit)
+}
+
+// Clamp converts a kernel counter to int64, saturating.
+func Clamp(v uint64) int64 {
+	if v > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(v)
 }
