@@ -28,6 +28,7 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 test: engine vet fmt-check
+	bash scripts/ctrf-schema.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
 	bash scripts/check-leaks.sh
 

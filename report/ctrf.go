@@ -40,15 +40,19 @@ type ctrfTool struct {
 }
 
 type ctrfSummary struct {
-	Tests   int   `json:"tests"`
-	Passed  int   `json:"passed"`
-	Failed  int   `json:"failed"`
-	Skipped int   `json:"skipped"`
-	Pending int   `json:"pending"`
-	Other   int   `json:"other"`
-	Suites  int   `json:"suites"`
-	Start   int64 `json:"start"`
-	Stop    int64 `json:"stop"`
+	Tests   int `json:"tests"`
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	Pending int `json:"pending"`
+	Other   int `json:"other"`
+	// Flaky counts the tests marked flaky; like CTRF's reference
+	// implementation, only when there are some.
+	Flaky    int   `json:"flaky,omitempty"`
+	Suites   int   `json:"suites"`
+	Start    int64 `json:"start"`
+	Stop     int64 `json:"stop"`
+	Duration int64 `json:"duration"`
 }
 
 type ctrfTest struct {
@@ -106,7 +110,7 @@ func WriteCTRF(w io.Writer, r *Run) error {
 			Tool:  ctrfTool{Name: "cleanroom", Version: r.Cleanroom},
 			Tests: []ctrfTest{},
 			Summary: ctrfSummary{
-				Start: r.Started.UnixMilli(), Stop: r.Finished.UnixMilli(), Suites: len(r.Suites),
+				Start: r.Started.UnixMilli(), Stop: r.Finished.UnixMilli(), Duration: int64(r.DurationMS), Suites: len(r.Suites),
 			},
 			Environment: map[string]any{"extra": map[string]any{"backend": r.Backend, "engine_version": r.EngineVersion}},
 		},
@@ -154,6 +158,9 @@ func WriteCTRF(w io.Writer, r *Run) error {
 			}
 			out.Results.Tests = append(out.Results.Tests, t)
 			out.Results.Summary.Tests++
+			if t.Flaky {
+				out.Results.Summary.Flaky++
+			}
 			switch t.Status {
 			case "passed":
 				out.Results.Summary.Passed++
