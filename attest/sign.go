@@ -116,8 +116,9 @@ func readPEM(path, typ string) ([]byte, error) {
 }
 
 // ed25519SV is the DSSE signer and verifier on crypto/ed25519. The key ID is
-// the sha256 of the public key's PKIX form, so a reader can tell which key
-// signed without trusting anything but the key it holds.
+// the public key's OpenSSH SHA256 fingerprint (dsse.SHA256KeyID, as
+// `ssh-keygen -l` prints it), so a reader can tell which key signed without
+// trusting anything but the key it holds.
 type ed25519SV struct {
 	priv ed25519.PrivateKey // nil when only verifying
 	pub  ed25519.PublicKey
