@@ -7,6 +7,7 @@ package backend
 import (
 	"context"
 	"io"
+	"net"
 	"time"
 
 	"github.com/cleanroomhq/cleanroom/policy"
@@ -149,7 +150,9 @@ type Container interface {
 	ID() string
 	Name() string
 	// Endpoint is where the runner reaches a container port: the
-	// container's address on the session network, or a published port.
+	// container's address on the session network, or a published port,
+	// dialed with DialContext (the local backend's is loopback inside the
+	// session's network namespace).
 	// A container without a network (policy network "none") has none.
 	Endpoint(ctx context.Context, port int) (host string, hostPort int, err error)
 	// Exec runs a command inside the container. A non-zero exit code is a
@@ -242,6 +245,25 @@ type SweepReport struct {
 	Images     []string // images built by dead sessions (not kept ones)
 	Volumes    []string // volumes a policy declared, left by a removal cut short
 	Sessions   []string
+}
+
+// Dialer is a Container whose ports the runner reaches through it rather
+// than through its own network stack: the local backend's containers
+// listen in the session's network namespace, which the runner is not in.
+// Every client the runner opens to a container (SQL, Redis, HTTP,
+// readiness) dials through DialContext.
+type Dialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// DialContext connects to address, an Endpoint of c: through c when it is
+// a Dialer, else directly.
+func DialContext(ctx context.Context, c Container, network, address string) (net.Conn, error) {
+	if d, ok := c.(Dialer); ok {
+		return d.DialContext(ctx, network, address)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
 }
 
 // TimedLogger is a Container that can give its output with each line

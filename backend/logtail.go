@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -28,4 +30,17 @@ func LogTail(ctx context.Context, c Container, n int) string {
 		return "\n(the container printed nothing)"
 	}
 	return "\nlast lines of its output:\n  " + string(bytes.Join(lines, []byte("\n  ")))
+}
+
+// QuoteArgv writes a command as its quoted words, for error messages that
+// must show exactly what ran.
+func QuoteArgv(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.Quote(a))
+	}
+	return b.String()
 }

@@ -59,6 +59,13 @@ type Harness struct {
 	// (which must therefore be buildable upon, with sh for RUN).
 	NoBuild bool
 
+	// NoImages says the backend runs programs of its own machine instead
+	// of images (the local backend): Image is empty, and the suite checks
+	// that a spec with an image is refused with a *errs.BackendError that
+	// says why. The harness must then make the commands listed under Image
+	// available on the PATH of the container's processes.
+	NoImages bool
+
 	// Created, when set, is told the ID of every session the suite creates,
 	// before the session exists, so that the caller can check with its own
 	// tools that nothing is left at the end. Tests run in parallel: it must
@@ -93,8 +100,8 @@ var idle = []string{"sleep", "86400"}
 // The tests run in parallel, each in its own sessions.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
-	if h.New == nil || h.Image == "" {
-		t.Fatal("backendtest: the Harness needs New and Image")
+	if h.New == nil || (h.Image == "" && !h.NoImages) {
+		t.Fatal("backendtest: the Harness needs New and Image (or NoImages)")
 	}
 	s := &suite{h: h}
 	groups := []struct {

@@ -130,8 +130,12 @@ func testStart(t *testing.T, s *suite) {
 			t.Fatalf("Endpoint(8080): got host %q port %d, want a host and a port in 1..65535", host, port)
 		}
 		url := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/index.html"
-		// No proxy: the endpoint is for this process to reach directly.
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
+		// No proxy: the endpoint is for this process to reach, through the
+		// container's dialer where it has one.
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return backend.DialContext(ctx, c, network, addr)
+			}}}
 		t.Cleanup(client.CloseIdleConnections)
 		eventually(t, waitFor, "GET "+url+" to serve the copied file", func() (bool, string) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -164,7 +168,33 @@ func testStart(t *testing.T, s *suite) {
 		}
 	})
 
+	t.Run("ImageRefusedWithoutImages", func(t *testing.T) {
+		if !s.h.NoImages {
+			t.Skip("the backend runs images")
+		}
+		t.Parallel()
+		sess := s.newSession(t, s.backend(t), selfOwner())
+		c, err := sess.Start(t.Context(), backend.ContainerSpec{Name: "imaged", Image: "busybox:1", Cmd: idle})
+		if err == nil {
+			_ = c.Remove(t.Context())
+			t.Fatalf("Start with an image on a backend without images: got container %s and no error, want *errs.BackendError", c.ID())
+		}
+		var be *errs.BackendError
+		if !errors.As(err, &be) {
+			t.Fatalf("Start with an image: got %T (%v), want *errs.BackendError", err, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "busybox:1") || !strings.Contains(strings.ToLower(msg), "docker") {
+			t.Errorf("error message %q: want it to name the image and point at the Docker backend", msg)
+		}
+		if r, ok := s.resources(t.Context(), t, sess.ID()); ok && len(r.Containers) > 0 {
+			t.Errorf("containers of the session after a refused Start: got %v, want none", r.Containers)
+		}
+	})
+
 	t.Run("PullNeverWithAbsentImage", func(t *testing.T) {
+		if s.h.NoImages {
+			t.Skip("the backend runs no images (see ImageRefusedWithoutImages)")
+		}
 		t.Parallel()
 		ctx := t.Context()
 		sess := s.newSession(t, s.backend(t), selfOwner())

@@ -117,7 +117,7 @@ func (c *dockerContainer) Exec(ctx context.Context, spec backend.ExecSpec) (back
 			// ctx ending before the command ran is a timeout by the
 			// contract, not an engine failure.
 			return backend.ExecResult{ExitCode: -1, Duration: time.Since(start)}, &errs.TimeoutError{Op: "exec",
-				Target: c.name + ": " + quoteArgv(spec.Cmd), Timeout: time.Since(start).Round(time.Millisecond), Err: ctx.Err()}
+				Target: c.name + ": " + backend.QuoteArgv(spec.Cmd), Timeout: time.Since(start).Round(time.Millisecond), Err: ctx.Err()}
 		}
 		return backend.ExecResult{}, &errs.BackendError{Backend: Name, Op: "exec", Target: c.name, Err: err}
 	}
@@ -188,7 +188,7 @@ func (c *dockerContainer) abandon(ctx context.Context, execID string, spec backe
 	if cause != nil {
 		limit = time.Since(start).Round(time.Millisecond)
 	}
-	terr := &errs.TimeoutError{Op: "exec", Target: c.name + ": " + quoteArgv(spec.Cmd), Timeout: limit, Err: cause}
+	terr := &errs.TimeoutError{Op: "exec", Target: c.name + ": " + backend.QuoteArgv(spec.Cmd), Timeout: limit, Err: cause}
 	if killErr != nil {
 		terr.Err = errors.Join(cause, fmt.Errorf("the process may still run: %w", killErr))
 	}
@@ -388,15 +388,4 @@ func envList(env map[string]string) []string {
 		out[i] = k + "=" + env[k]
 	}
 	return out
-}
-
-func quoteArgv(argv []string) string {
-	var b bytes.Buffer
-	for i, a := range argv {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(strconv.Quote(a))
-	}
-	return b.String()
 }

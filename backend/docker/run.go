@@ -69,7 +69,7 @@ func (s *session) Run(ctx context.Context, spec backend.ContainerSpec, timeout t
 			limit = time.Since(begin).Round(time.Millisecond)
 		}
 		return backend.ExecResult{ExitCode: -1, Stdout: out, Stderr: errOut, Duration: time.Since(begin), Usage: usage()},
-			&errs.TimeoutError{Op: "run", Target: spec.Name + ": " + quoteArgv(append(spec.Entrypoint, spec.Cmd...)), Timeout: limit, Err: ctx.Err()}
+			&errs.TimeoutError{Op: "run", Target: spec.Name + ": " + backend.QuoteArgv(append(spec.Entrypoint, spec.Cmd...)), Timeout: limit, Err: ctx.Err()}
 	}
 	out, errOut := dc.output(ctx)
 	return backend.ExecResult{ExitCode: code, Stdout: out, Stderr: errOut, Duration: time.Since(begin), Usage: usage()}, nil

@@ -1,0 +1,520 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reaper is PID 1's duty: it waits for every child, its own and the
+// orphans the kernel hands it, and delivers each exit status to whoever
+// started that process. Processes are started through it (start) so that a
+// child that exits at once cannot be reaped before anyone waits for it.
+type reaper struct {
+	mu      sync.Mutex
+	waiting map[int]chan syscall.WaitStatus
+	early   map[int]syscall.WaitStatus // reaped before start registered them
+	spawn   chan spawnRequest
+}
+
+type spawnRequest struct {
+	p     process
+	files [3]*os.File
+	group bool // a process group of its own (execs, so that a kill finds its tree)
+	reply chan spawnResult
+}
+
+type spawnResult struct {
+	pid  int
+	done <-chan syscall.WaitStatus
+	err  error
+}
+
+func newReaper() *reaper {
+	return &reaper{waiting: map[int]chan syscall.WaitStatus{}, early: map[int]syscall.WaitStatus{}}
+}
+
+func (r *reaper) loop() {
+	ch := make(chan os.Signal, 64)
+	signal.Notify(ch, unix.SIGCHLD)
+	r.reap() // a child may have exited before Notify
+	for range ch {
+		r.reap()
+	}
+}
+
+func (r *reaper) reap() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+		r.mu.Lock()
+		if ch, ok := r.waiting[pid]; ok {
+			ch <- ws
+			delete(r.waiting, pid)
+		} else {
+			r.early[pid] = ws
+		}
+		r.mu.Unlock()
+	}
+}
+
+// startSpawner starts the one thread every process of the container is
+// forked from. Capabilities outside keep are dropped from its bounding set
+// and no_new_privs is set on it: both are attributes of a thread, which
+// its children inherit, so every process of the container gets them while
+// the init process itself keeps what it needs to set up users.
+func (r *reaper) startSpawner(keep map[uintptr]bool, noNewPrivs bool) error {
+	r.spawn = make(chan spawnRequest)
+	ready := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread's attributes are the container's.
+		runtime.LockOSThread()
+		for c := uintptr(0); c <= unix.CAP_LAST_CAP; c++ {
+			if keep[c] {
+				continue
+			}
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+				ready <- fmt.Errorf("dropping capability %d: %w", c, err)
+				return
+			}
+		}
+		if noNewPrivs {
+			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+				ready <- fmt.Errorf("setting no_new_privs: %w", err)
+				return
+			}
+		}
+		ready <- nil
+		for req := range r.spawn {
+			pid, done, err := r.forkExec(req)
+			req.reply <- spawnResult{pid, done, err}
+		}
+	}()
+	return <-ready
+}
+
+// start starts a process in the container; done delivers its exit status.
+func (r *reaper) start(p process, files [3]*os.File, group bool) (pid int, done <-chan syscall.WaitStatus, err error) {
+	if r.spawn == nil {
+		return 0, nil, errors.New("the container's process spawner is not running")
+	}
+	reply := make(chan spawnResult, 1)
+	r.spawn <- spawnRequest{p: p, files: files, group: group, reply: reply}
+	res := <-reply
+	return res.pid, res.done, res.err
+}
+
+func (r *reaper) forkExec(req spawnRequest) (int, <-chan syscall.WaitStatus, error) {
+	p := req.p
+	if len(p.Argv) == 0 {
+		return 0, nil, errors.New("no command given")
+	}
+	cred, home, err := credential(p.User)
+	if err != nil {
+		return 0, nil, err
+	}
+	env := p.Env
+	if !hasEnv(env, "HOME") {
+		env = append(env, "HOME="+home)
+	}
+	path, err := lookPath(p.Argv[0], env)
+	if err != nil {
+		return 0, nil, err
+	}
+	dir := p.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	var fds []uintptr
+	for _, f := range req.files {
+		if f == nil {
+			return 0, nil, errors.New("missing standard stream")
+		}
+		fds = append(fds, f.Fd())
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: fds,
+		Sys:   &syscall.SysProcAttr{Credential: cred, Setpgid: req.group},
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, err := syscall.ForkExec(path, p.Argv, attr)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) && dirMissing(dir) {
+			return 0, nil, fmt.Errorf("working directory %s: %w", dir, fs.ErrNotExist)
+		}
+		return 0, nil, fmt.Errorf("starting %s: %w", p.Argv[0], err)
+	}
+	ch := make(chan syscall.WaitStatus, 1)
+	if ws, ok := r.early[pid]; ok {
+		ch <- ws
+		delete(r.early, pid)
+	} else {
+		r.waiting[pid] = ch
+	}
+	return pid, ch, nil
+}
+
+func dirMissing(dir string) bool {
+	st, err := os.Stat(dir)
+	return err != nil || !st.IsDir()
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// credential resolves "user[:group]" (names or numbers) in the container's
+// /etc/passwd and /etc/group, as an engine does; "" is root. A number
+// without a passwd entry runs with group 0.
+func credential(spec string) (*syscall.Credential, string, error) {
+	if spec == "" {
+		spec = "0"
+	}
+	name, group, hasGroup := strings.Cut(spec, ":")
+	cred := &syscall.Credential{}
+	home := "/"
+	if u, err := lookupUser(name); err == nil {
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		cred.Uid, cred.Gid, home = uint32(uid), uint32(gid), u.HomeDir
+		if ids, err := u.GroupIds(); err == nil {
+			for _, id := range ids {
+				if g, err := strconv.ParseUint(id, 10, 32); err == nil && uint32(g) != cred.Gid {
+					cred.Groups = append(cred.Groups, uint32(g))
+				}
+			}
+		}
+	} else if uid, nerr := strconv.ParseUint(name, 10, 32); nerr == nil {
+		cred.Uid = uint32(uid)
+	} else {
+		return nil, "", fmt.Errorf("user %q: no such user in the container's /etc/passwd", name)
+	}
+	if hasGroup {
+		if g, err := user.LookupGroup(group); err == nil {
+			gid, _ := strconv.ParseUint(g.Gid, 10, 32)
+			cred.Gid = uint32(gid)
+		} else if gid, nerr := strconv.ParseUint(group, 10, 32); nerr == nil {
+			cred.Gid = uint32(gid)
+		} else {
+			return nil, "", fmt.Errorf("group %q: no such group in the container's /etc/group", group)
+		}
+		cred.Groups = nil
+	}
+	if cred.Groups == nil {
+		cred.Groups = []uint32{}
+	}
+	return cred, home, nil
+}
+
+func lookupUser(name string) (*user.User, error) {
+	if _, err := strconv.Atoi(name); err == nil {
+		return user.LookupId(name)
+	}
+	return user.Lookup(name)
+}
+
+// agent serves the runner's requests on the control socket.
+type agent struct {
+	reaper *reaper
+	base   process // the main process: execs inherit its env, dir and user
+}
+
+func (a *agent) serve(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go a.handle(conn)
+	}
+}
+
+func (a *agent) handle(conn net.Conn) {
+	defer conn.Close()
+	kind, data, err := readFrame(conn)
+	if err != nil || kind != frameRequest {
+		return
+	}
+	var req request
+	if err := json.Unmarshal(data, &req); err != nil {
+		_ = writeJSONFrame(conn, frameReply, reply{Err: "bad request: " + err.Error()})
+		return
+	}
+	switch req.Op {
+	case "exec":
+		a.exec(conn, req)
+	case "write":
+		err := writeFile(req.Path, req.Content, req.Mode)
+		_ = writeJSONFrame(conn, frameReply, replyErr(err))
+	case "read":
+		b, err := readFile(req.Path)
+		rep := replyErr(err)
+		rep.Content = b
+		rep.NotFound = errors.Is(err, fs.ErrNotExist)
+		_ = writeJSONFrame(conn, frameReply, rep)
+	default:
+		_ = writeJSONFrame(conn, frameReply, reply{Err: "unknown request " + strconv.Quote(req.Op)})
+	}
+}
+
+func replyErr(err error) reply {
+	if err != nil {
+		return reply{Err: err.Error()}
+	}
+	return reply{}
+}
+
+func readFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	if st.Size() > maxFrame/2 {
+		return nil, fmt.Errorf("%s: %d bytes is more than can be copied (%d)", path, st.Size(), maxFrame/2)
+	}
+	return os.ReadFile(path)
+}
+
+// exec runs a command and streams its output. The runner ends it early by
+// sending frameKill or by going away; either kills its whole process tree.
+func (a *agent) exec(conn net.Conn, req request) {
+	var wmu sync.Mutex
+	send := func(kind byte, b []byte) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = writeFrame(conn, kind, b)
+	}
+	sendReply := func(r reply) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = writeJSONFrame(conn, frameReply, r)
+	}
+
+	p := process{Argv: req.Cmd, Env: mergeEnv(a.base.Env, req.Env), Dir: a.base.Dir, User: a.base.User}
+	if req.WorkDir != "" {
+		p.Dir = req.WorkDir
+	}
+	if req.User != "" {
+		p.User = req.User
+	}
+	stdin := devNull()
+	var stdinW *os.File
+	if req.HasStdin {
+		r, w, err := os.Pipe()
+		if err != nil {
+			sendReply(reply{Err: err.Error()})
+			return
+		}
+		stdin, stdinW = r, w
+	}
+	outR, outW, err1 := os.Pipe()
+	errR, errW, err2 := os.Pipe()
+	if err := errors.Join(err1, err2); err != nil {
+		sendReply(reply{Err: err.Error()})
+		return
+	}
+	pid, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true)
+	stdin.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		if stdinW != nil {
+			stdinW.Close()
+		}
+		code := exitSetup
+		if errors.Is(err, errNotFound) {
+			code = exitNotFound
+		}
+		sendReply(reply{ExitCode: code, Err: err.Error()})
+		return
+	}
+	if stdinW != nil {
+		go func() {
+			_, _ = stdinW.Write(req.Stdin)
+			stdinW.Close()
+		}()
+	}
+	var readers sync.WaitGroup
+	for _, s := range []struct {
+		r    *os.File
+		kind byte
+	}{{outR, frameStdout}, {errR, frameStderr}} {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := s.r.Read(buf)
+				if n > 0 {
+					send(s.kind, buf[:n])
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	// Whatever the runner sends next (a kill, or EOF because it went
+	// away) ends the command.
+	killed := make(chan struct{})
+	go func() {
+		_, _, _ = readFrame(conn)
+		close(killed)
+	}()
+
+	var ws syscall.WaitStatus
+	wasKilled := false
+	select {
+	case ws = <-done:
+	case <-killed:
+		wasKilled = true
+		killTree(pid)
+		ws = <-done
+	}
+	// A background child may hold the pipes open; once the command itself
+	// has exited, its output is what is already written.
+	finished := make(chan struct{})
+	go func() { readers.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(50 * time.Millisecond):
+		outR.Close()
+		errR.Close()
+		<-finished
+	}
+	outR.Close()
+	errR.Close()
+	sendReply(reply{ExitCode: exitStatus(ws), Killed: wasKilled})
+}
+
+// mergeEnv lays extra over base (KEY=value lists), sorted by key for a
+// stable order.
+func mergeEnv(base []string, extra map[string]string) []string {
+	m := map[string]string{}
+	for _, kv := range base {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	out := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, k+"="+m[k])
+	}
+	return out
+}
+
+// killTree kills a command's process group and every process descended from
+// it, until none is left. The tree is collected before the kill: once a
+// parent dies, its children are the init's and no longer show whose they were.
+func killTree(pid int) {
+	deadline := time.Now().Add(5 * time.Second)
+	tree := map[int]bool{pid: true}
+	for time.Now().Before(deadline) {
+		for p := range descendants(tree) {
+			tree[p] = true
+		}
+		_ = unix.Kill(-pid, unix.SIGKILL)
+		alive := 0
+		for p := range tree {
+			if unix.Kill(p, unix.SIGKILL) == nil && !isZombie(p) {
+				alive++
+			}
+		}
+		if alive == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// descendants returns the processes whose parent chain reaches a member of
+// roots, from /proc of the container's PID namespace.
+func descendants(roots map[int]bool) map[int]bool {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pp, ok := ppid(p); ok {
+			parent[p] = pp
+		}
+	}
+	out := map[int]bool{}
+	for p := range parent {
+		for q, n := p, 0; q > 1 && n < 64; q, n = parent[q], n+1 {
+			if roots[q] {
+				out[p] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// ppid reads a process's parent from /proc/PID/stat; the command name in
+// parentheses may contain spaces, so fields are counted after its end.
+func ppid(pid int) (int, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0, false
+	}
+	pp, err := strconv.Atoi(f[1])
+	return pp, err == nil
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
+}

@@ -1,0 +1,273 @@
+// Package local runs cleanroom's containers as sandboxed processes of this
+// machine, for machines without a Docker engine. Each container is a
+// process tree in its own mount, PID, UTS and IPC namespaces, in cgroups
+// that carry its policy's limits, with a copy-on-write view of the host's
+// root directory (an overlay whose writes go to a tmpfs). The containers of
+// one session share a private network namespace that has only loopback:
+// they reach each other, by name or as 127.0.0.1, and nothing else, and the
+// runner reaches them through the session's dialer (backend.Dialer).
+//
+// It needs Linux, root (it makes namespaces, mounts and cgroups) and
+// overlayfs. What it cannot do that the Docker backend does is listed in
+// docs/backends.md: images, builds, seccomp, and a network to the host.
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/errs"
+)
+
+// Name is the backend's name in errors and reports.
+const Name = "local"
+
+// DefaultStateDir is where sessions keep their control sockets and labels.
+const DefaultStateDir = "/run/cleanroom/local"
+
+// Backend starts sandboxes on this machine.
+type Backend struct {
+	stateDir string
+	path     []string // directories put first on every sandbox's PATH
+	cgroups  *cgroupTree
+	hostMem  int64
+}
+
+type config struct {
+	stateDir string
+	path     []string
+}
+
+// Option configures New.
+type Option func(*config)
+
+// WithStateDir keeps session state (sockets, labels) under dir instead of
+// DefaultStateDir.
+func WithStateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
+
+// WithPath puts host directories first on the PATH of every process the
+// sandboxes start (unless a spec sets PATH itself), mounted read-only at
+// the same path: a toolbox of commands the host does not have in its own
+// PATH (busybox applets, a PostgreSQL bin directory).
+func WithPath(dirs ...string) Option { return func(c *config) { c.path = append(c.path, dirs...) } }
+
+// New checks that this machine can run sandboxes and returns the backend.
+// The error says what is missing.
+func New(opts ...Option) (*Backend, error) {
+	cfg := config{stateDir: DefaultStateDir}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	tree, err := findCgroupTree()
+	if err != nil {
+		return nil, &errs.BackendError{Backend: Name, Op: "connect", Err: err}
+	}
+	if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
+		return nil, &errs.BackendError{Backend: Name, Op: "connect", Err: err}
+	}
+	for _, d := range cfg.path {
+		if !filepath.IsAbs(d) {
+			return nil, &errs.BackendError{Backend: Name, Op: "connect", Err: fmt.Errorf("PATH directory %q is not absolute", d)}
+		}
+	}
+	return &Backend{stateDir: cfg.stateDir, path: cfg.path, cgroups: tree, hostMem: hostMemory()}, nil
+}
+
+// Available says whether this machine can run the local backend, and if
+// not, why: it needs Linux and root.
+func Available() error {
+	if runtime.GOOS != "linux" {
+		return &errs.BackendError{Backend: Name, Op: "connect", Err: fmt.Errorf("sandboxes need Linux namespaces; this is %s", runtime.GOOS)}
+	}
+	if os.Geteuid() != 0 {
+		return &errs.BackendError{Backend: Name, Op: "connect", Err: errors.New("sandboxes need root here (namespaces, mounts and cgroups); run as root or use --backend docker")}
+	}
+	return nil
+}
+
+func (b *Backend) Name() string { return Name }
+
+// Close releases nothing: sessions own their resources.
+func (b *Backend) Close() error { return nil }
+
+// NewSession creates the session's network namespace and state directory.
+func (b *Backend) NewSession(ctx context.Context, spec backend.SessionSpec) (backend.Session, error) {
+	if spec.ID == "" || strings.ContainsAny(spec.ID, "/\x00") || spec.ID == "." || spec.ID == ".." {
+		return nil, &errs.BackendError{Backend: Name, Op: "session", Err: fmt.Errorf("bad session ID %q", spec.ID)}
+	}
+	dir := filepath.Join(b.stateDir, spec.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, &errs.BackendError{Backend: Name, Op: "session", Target: spec.ID, Err: err}
+	}
+	labels, _ := json.Marshal(spec.Labels)
+	if err := os.WriteFile(filepath.Join(dir, "labels.json"), labels, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, &errs.BackendError{Backend: Name, Op: "session", Target: spec.ID, Err: err}
+	}
+	ns, err := newNetns()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, &errs.BackendError{Backend: Name, Op: "session", Target: spec.ID, Err: err}
+	}
+	s := &session{b: b, id: spec.ID, labels: spec.Labels, dir: dir, ns: ns,
+		containers: map[string]*container{}, ports: map[int]string{}}
+	if err := s.writeHosts(); err != nil {
+		_ = s.Close(ctx)
+		return nil, &errs.BackendError{Backend: Name, Op: "session", Target: spec.ID, Err: err}
+	}
+	return s, nil
+}
+
+// Sweep removes what sessions of dead owners left: their sandboxes (killed
+// through their cgroups and by the session mark on their init process),
+// cgroups and state directories.
+func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (backend.SweepReport, error) {
+	var rep backend.SweepReport
+	entries, err := os.ReadDir(b.stateDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return rep, nil
+		}
+		return rep, &errs.BackendError{Backend: Name, Op: "sweep", Err: err}
+	}
+	var errList []error
+	for _, e := range entries {
+		if !e.IsDir() || ctx.Err() != nil {
+			continue
+		}
+		dir := filepath.Join(b.stateDir, e.Name())
+		raw, err := os.ReadFile(filepath.Join(dir, "labels.json"))
+		if err != nil {
+			continue // not a session directory, or one being created
+		}
+		var labels map[string]string
+		if json.Unmarshal(raw, &labels) != nil || labels[backend.LabelSession] != e.Name() {
+			continue
+		}
+		if alive(labels[backend.LabelOwner]) {
+			continue
+		}
+		id := e.Name()
+		for _, p := range sandboxesOf(id) {
+			_ = unix.Kill(p, unix.SIGKILL)
+		}
+		subs, _ := os.ReadDir(dir)
+		for _, c := range subs {
+			if c.IsDir() {
+				rep.Containers = append(rep.Containers, c.Name())
+			}
+		}
+		errList = append(errList, b.cgroups.removeSession(id))
+		if err := os.RemoveAll(dir); err != nil {
+			errList = append(errList, err)
+		}
+		rep.Networks = append(rep.Networks, netName(id))
+		rep.Sessions = append(rep.Sessions, id)
+	}
+	if err := errors.Join(errList...); err != nil {
+		return rep, &errs.BackendError{Backend: Name, Op: "sweep", Err: err}
+	}
+	return rep, nil
+}
+
+// netName names a session's network namespace in reports.
+func netName(session string) string { return "netns:" + session }
+
+// sandboxesOf finds the init processes of a session's sandboxes by the
+// session mark in their environment.
+func sandboxesOf(session string) []int {
+	want := []byte(sessionEnv + "=" + session + "\x00")
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && slices.Contains(splitEnv(env), string(want[:len(want)-1])) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func splitEnv(b []byte) []string { return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") }
+
+// Resources lists what the backend holds for a session: the directories of
+// its containers, any live sandbox process, and its network namespace while
+// the session's directory exists. Tests use it to prove nothing is left.
+func (b *Backend) Resources(session string) (containers, networks []string) {
+	dir := filepath.Join(b.stateDir, session)
+	entries, err := os.ReadDir(dir)
+	if err == nil {
+		networks = append(networks, netName(session))
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			containers = append(containers, e.Name())
+		}
+	}
+	for _, p := range sandboxesOf(session) {
+		containers = append(containers, "pid:"+strconv.Itoa(p))
+	}
+	for _, d := range b.cgroups.sessionDirs(session) {
+		subs, _ := os.ReadDir(d)
+		for _, s := range subs {
+			if s.IsDir() {
+				containers = append(containers, "cgroup:"+filepath.Join(d, s.Name()))
+			}
+		}
+	}
+	return containers, networks
+}
+
+// hostMemory is the machine's memory, which a limit at or above means no
+// limit (cgroupfs.LimitOrZero).
+func hostMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// waitOrKill waits for done until grace passes, then runs kill and waits
+// again, at most limit.
+func waitOrKill(done <-chan struct{}, grace time.Duration, kill func()) bool {
+	if grace > 0 {
+		select {
+		case <-done:
+			return true
+		case <-time.After(grace):
+		}
+	}
+	kill()
+	select {
+	case <-done:
+		return true
+	case <-time.After(10 * time.Second):
+		return false
+	}
+}

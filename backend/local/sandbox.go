@@ -1,0 +1,471 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The sandbox's init process is this very binary, started again by the
+// backend with initEnv set (the way runc and moby's reexec do it): package
+// init runs it before main, so any program that imports backend/local, a
+// test binary included, can start sandboxes without a helper executable.
+//
+// It starts in fresh mount, PID, UTS and IPC namespaces (and the session's
+// network namespace), already in the container's cgroups, and then:
+//  1. reads its sandboxConfig from fd 3;
+//  2. builds the container's root: an overlay whose lower layer is the
+//     host's root directory and whose upper layer is a tmpfs, so writes never
+//     reach the host; empty tmpfs over /tmp, /run, /root, /home and the
+//     other places the host keeps its own state; /proc of the new PID
+//     namespace; the declared tmpfs, binds and files; read-only if asked;
+//  3. pivots into it, sets the host name, starts the main process;
+//  4. reports "ok" (or why it failed) on fd 5;
+//  5. as PID 1, reaps orphans, forwards signals to the main process, serves
+//     requests on the control socket (fd 4) and exits with the main
+//     process's status, which makes the kernel kill everything else in the
+//     namespace.
+const initEnv = "CLEANROOM_SANDBOX_INIT"
+
+// sessionEnv carries the session ID on the init process, so that a sweep
+// can tell a sandbox of a dead session from any other process.
+const sessionEnv = "CLEANROOM_SANDBOX_SESSION"
+
+// Exit codes of the init process for failures of its own, as docker run
+// uses them.
+const (
+	exitSetup    = 125 // the sandbox could not be built
+	exitNotFound = 127 // the main command does not exist
+)
+
+func init() {
+	if os.Getenv(initEnv) == "1" {
+		os.Exit(sandboxMain())
+	}
+}
+
+// sandboxConfig is what the backend tells the init process.
+type sandboxConfig struct {
+	// StateDir is the container's directory on the host; its tmpfs (the
+	// overlay's upper layer) is mounted there, privately.
+	StateDir string            `json:"state_dir"`
+	Hostname string            `json:"hostname"`
+	ReadOnly bool              `json:"read_only"`
+	Hide     []string          `json:"hide"`    // host paths covered by an empty tmpfs
+	Tmpfs    map[string]string `json:"tmpfs"`   // path → mount options
+	Binds    map[string]string `json:"binds"`   // container path → host path, writable
+	ROBinds  map[string]string `json:"robinds"` // container path → host path, read-only
+	Files    []sandboxFile     `json:"files"`
+	Main     process           `json:"main"`
+	// KeepCaps are the capabilities the container's processes may have
+	// (numbers); NoNewPrivs sets no_new_privs on them.
+	KeepCaps   []uintptr `json:"keep_caps"`
+	NoNewPrivs bool      `json:"no_new_privs"`
+}
+
+type sandboxFile struct {
+	Path    string `json:"path"`
+	Content []byte `json:"content"`
+	Mode    uint32 `json:"mode"`
+}
+
+// process is a command to start in the container.
+type process struct {
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"` // KEY=value, PATH included
+	Dir  string   `json:"dir"`
+	User string   `json:"user"`
+}
+
+func sandboxMain() int {
+	status := os.NewFile(5, "status")
+	fail := func(code int, err error) int {
+		fmt.Fprintf(os.Stderr, "cleanroom-sandbox: %v\n", err)
+		_ = writeJSONFrame(status, frameReply, reply{ExitCode: code, Err: err.Error()})
+		return code
+	}
+	var cfg sandboxConfig
+	if err := json.NewDecoder(os.NewFile(3, "config")).Decode(&cfg); err != nil {
+		return fail(exitSetup, fmt.Errorf("reading the sandbox config: %w", err))
+	}
+	// Nothing the init process holds may leak into the container's
+	// processes: the config pipe is read, the other fds are close-on-exec.
+	unix.CloseOnExec(4)
+	unix.CloseOnExec(5)
+	if err := buildRoot(cfg); err != nil {
+		return fail(exitSetup, err)
+	}
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return fail(exitSetup, fmt.Errorf("setting the host name: %w", err))
+	}
+	loopbackUp() // in a namespace of its own (network "none"), lo starts down
+
+	r := newReaper()
+	go r.loop()
+	keep := map[uintptr]bool{}
+	for _, c := range cfg.KeepCaps {
+		keep[c] = true
+	}
+	if err := r.startSpawner(keep, cfg.NoNewPrivs); err != nil {
+		return fail(exitSetup, err)
+	}
+	main, done, err := r.start(cfg.Main, [3]*os.File{devNull(), os.Stdout, os.Stderr}, false)
+	if err != nil {
+		code := exitSetup
+		if errors.Is(err, errNotFound) {
+			code = exitNotFound
+		}
+		return fail(code, err)
+	}
+	_ = writeJSONFrame(status, frameReply, reply{})
+	status.Close()
+
+	forwardSignals(main)
+	ln, err := net.FileListener(os.NewFile(4, "control"))
+	if err == nil {
+		a := &agent{reaper: r, base: cfg.Main}
+		go a.serve(ln)
+	} else {
+		fmt.Fprintf(os.Stderr, "cleanroom-sandbox: control socket: %v\n", err)
+	}
+	ws := <-done
+	return exitStatus(ws)
+}
+
+// exitStatus is the shell's convention: the exit code, or 128 + the
+// signal that killed the process.
+func exitStatus(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// hidden are the host's directories a container sees empty: the host's own
+// temporary files, runtime state (sockets of engines and daemons among
+// them) and home directories are none of the container's business.
+var hidden = []string{"/tmp", "/var/tmp", "/run", "/root", "/home"}
+
+// oldRoot is where the host's root stays reachable while the container's
+// root is put together, so that paths inside the container resolve in it
+// (an absolute symlink such as /var/run → /run must not lead to the host)
+// while bind sources still name host paths.
+const oldRoot = "/.cleanroom-host"
+
+func buildRoot(cfg sandboxConfig) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	layer := filepath.Join(cfg.StateDir, "fs")
+	if err := os.MkdirAll(layer, 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", layer, "tmpfs", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mounting the container's layer: %w", err)
+	}
+	upper, work, root := filepath.Join(layer, "upper"), filepath.Join(layer, "work"), filepath.Join(layer, "root")
+	for _, d := range []string{upper, work, root} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	opts := "lowerdir=/,upperdir=" + upper + ",workdir=" + work
+	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mounting an overlay of the host's root (the local backend needs overlayfs): %w", err)
+	}
+	if err := os.Mkdir(root+oldRoot, 0o700); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(root, root+oldRoot); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	host := func(p string) string { return filepath.Join(oldRoot, p) }
+
+	if err := mountAt("/proc", "proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	// Not recursive: the cgroup filesystems below /sys stay out of reach,
+	// so no process can move itself out of its limits.
+	if err := bindFlags(host("/sys"), "/sys", true, false); err != nil {
+		return err
+	}
+	if err := makeDev(host("/dev")); err != nil {
+		return err
+	}
+	for _, h := range append(hidden, cfg.Hide...) {
+		if err := hide(h); err != nil {
+			return err
+		}
+	}
+	for _, p := range sortedKeys(cfg.Tmpfs) {
+		if err := mountAt(p, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpfsOptions(cfg.Tmpfs[p])); err != nil {
+			return err
+		}
+	}
+	for _, binds := range []struct {
+		m  map[string]string
+		ro bool
+	}{{cfg.Binds, false}, {cfg.ROBinds, true}} {
+		for _, p := range sortedKeys(binds.m) {
+			if err := bind(host(binds.m[p]), p, binds.ro); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range cfg.Files {
+		if err := writeFile(f.Path, f.Content, f.Mode); err != nil {
+			return fmt.Errorf("copying %s into the container: %w", f.Path, err)
+		}
+	}
+	if err := os.WriteFile("/etc/hostname", []byte(cfg.Hostname+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := unix.Unmount(oldRoot, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the host's root: %w", err)
+	}
+	if err := os.Remove(oldRoot); err != nil {
+		return err
+	}
+	if cfg.ReadOnly {
+		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("making the root read-only: %w", err)
+		}
+	}
+	return nil
+}
+
+// makeDev gives the container a /dev of its own, as an engine does: the
+// harmless character devices of the host, a pts and shm, and no disks.
+func makeDev(hostDev string) error {
+	if err := mountAt("/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return err
+	}
+	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		if err := bind(filepath.Join(hostDev, d), "/dev/"+d, false); err != nil {
+			return err
+		}
+	}
+	if err := mountAt("/dev/shm", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return err
+	}
+	if err := mountAt("/dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return err
+	}
+	links := map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
+	for name, target := range links {
+		if err := os.Symlink(target, "/dev/"+name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountAt creates the mount point (a directory) and mounts there.
+func mountAt(target, source, fstype string, flags uintptr, data string) error {
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("creating mount point %s: %w", target, err)
+	}
+	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
+		return fmt.Errorf("mounting %s at %s: %w", fstype, target, err)
+	}
+	return nil
+}
+
+// bind mounts a host file or directory at target, recursively.
+func bind(src, target string, ro bool) error { return bindFlags(src, target, ro, true) }
+
+func bindFlags(src, target string, ro, recursive bool) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
+	if st.IsDir() {
+		err = os.MkdirAll(target, 0o755)
+	} else {
+		err = writeFileIfAbsent(target)
+	}
+	if err != nil {
+		return fmt.Errorf("creating mount point %s: %w", target, err)
+	}
+	flags := uintptr(unix.MS_BIND)
+	if recursive {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount(src, target, "", flags, ""); err != nil {
+		return fmt.Errorf("binding %s at %s: %w", src, target, err)
+	}
+	if ro {
+		if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("making %s read-only: %w", target, err)
+		}
+	}
+	return nil
+}
+
+// hide covers a host directory with an empty tmpfs, or a host file with
+// /dev/null; what does not exist needs no hiding.
+func hide(target string) error {
+	st, err := os.Lstat(target)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case st.IsDir():
+		return mountAt(target, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
+	case st.Mode()&os.ModeSymlink != 0:
+		return nil // its target is hidden, or not the host's state
+	default:
+		return unix.Mount("/dev/null", target, "", unix.MS_BIND, "")
+	}
+}
+
+// tmpfsOptions turns the engine's option syntax ("rw,size=64m,mode=1777")
+// into the kernel's: rw and ro are flags, not data.
+func tmpfsOptions(opts string) string {
+	var keep []string
+	for o := range strings.SplitSeq(opts, ",") {
+		if o != "" && o != "rw" && o != "ro" {
+			keep = append(keep, o)
+		}
+	}
+	if !strings.Contains(opts, "mode=") {
+		keep = append(keep, "mode=1777")
+	}
+	return strings.Join(keep, ",")
+}
+
+func writeFile(path string, content []byte, mode uint32) error {
+	if mode == 0 {
+		mode = 0o644
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// The umask must not narrow the mode asked for.
+	return os.Chmod(path, os.FileMode(mode))
+}
+
+func writeFileIfAbsent(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// loopbackUp brings up lo in the init's network namespace. In the
+// session's namespace it is up already; errors are not fatal (a container
+// without networking still runs).
+func loopbackUp() {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	_ = setLinkUp(fd, "lo")
+}
+
+func setLinkUp(fd int, name string) error {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// forwardSignals passes the signals a container's stop sends on to the
+// main process: as PID 1, the init would otherwise ignore them.
+func forwardSignals(pid int) {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	go func() {
+		for s := range ch {
+			_ = unix.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+}
+
+func devNull() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// errNotFound says a command's executable does not exist.
+var errNotFound = errors.New("executable file not found")
+
+// lookPath finds file in the directories of the PATH of env, as a shell
+// would in the container.
+func lookPath(file string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		if isExecutable(file) {
+			return file, nil
+		}
+		return "", fmt.Errorf("%s: %w", file, errNotFound)
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for dir := range strings.SplitSeq(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		if p := filepath.Join(dir, file); isExecutable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s in $PATH (%s): %w", file, path, errNotFound)
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
