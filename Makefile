@@ -9,7 +9,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build engine test vet fmt-check unit bench bench-run leaks clean
+.PHONY: all build engine browser test vet fmt-check unit bench bench-run leaks clean
 
 all: build
 
@@ -20,6 +20,10 @@ engine:
 	bash scripts/docker-up.sh
 	bash scripts/fixture-images.sh
 
+# Headless Chromium for the tests that open the HTML report in a browser.
+browser:
+	bash scripts/browser.sh
+
 vet:
 	$(GO) vet ./...
 
@@ -27,7 +31,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: engine vet fmt-check
+test: engine browser vet fmt-check
 	bash scripts/ctrf-schema.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
 	bash scripts/check-leaks.sh

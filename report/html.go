@@ -15,13 +15,14 @@ var htmlTemplate string
 // htmlPage is parsed once; a parse error is a bug in html.tmpl, which
 // TestWriteHTML catches.
 var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
-	"text":   xmlSafe,
-	"ms":     millis,
-	"bytes":  Bytes,
-	"diff":   diffLines,
-	"output": stepText,
-	"add":    func(a, b int) int { return a + b },
-	"stamp":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000Z") },
+	"text":    xmlSafe,
+	"ms":      millis,
+	"bytes":   Bytes,
+	"diff":    diffLines,
+	"output":  stepText,
+	"add":     func(a, b int) int { return a + b },
+	"shortID": shortID,
+	"stamp":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000Z") },
 }).Parse(htmlTemplate))
 
 // WriteHTML writes r as one HTML page: the summary, each suite with its
@@ -83,6 +84,22 @@ func timeline(r *Run) []bar {
 		}
 	}
 	return bars
+}
+
+// shortID shortens an image digest the way docker's listings do:
+// "sha256:" and the first 12 hex digits. The page keeps the whole digest in
+// a title attribute. An ID without an algorithm is cut to its first 12
+// characters.
+func shortID(id string) string {
+	const digits = 12
+	prefix, hex := "", id
+	if algo, rest, ok := strings.Cut(id, ":"); ok && algo != "" {
+		prefix, hex = algo+":", rest
+	}
+	if r := []rune(hex); len(r) > digits {
+		hex = string(r[:digits])
+	}
+	return prefix + hex
 }
 
 // diffLine is one line of a unified diff with the class it is shown in.

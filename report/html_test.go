@@ -12,9 +12,12 @@ import (
 	"github.com/cleanroomhq/cleanroom/policy"
 )
 
+// testImageID is the digest of the fixture's postgres image.
+const testImageID = "sha256:3f1b2c9d8e7a6f5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b"
+
 // htmlRun is testRun with what only the HTML report shows filled in:
-// policies, resource peaks, coverage, notes, artifact files, and markup in
-// a step's output that must stay text.
+// image digests, policies, resource peaks, coverage, notes, artifact files,
+// and markup in a step's output that must stay text.
 func htmlRun() *Run {
 	r := testRun()
 	users := r.Suites[0]
@@ -22,6 +25,8 @@ func htmlRun() *Run {
 	db.Policy = &policy.Policy{Preset: "strict", Network: policy.Network("isolated")}
 	db.Resources = &Resources{CPUSeconds: 1.25, MemoryPeakBytes: 64 << 20, MemoryLimitBytes: 256 << 20, PidsPeak: 12, Samples: 4}
 	db.Log = "users/db.log"
+	db.ImageID = testImageID
+	users.Services[2].ImageID = "sha256:0123456789ab" // no longer than the short form
 	db.Coverage = &Coverage{Profile: "users/web/coverage.out", Packages: []PackageCoverage{{Package: "example.com/app", Percent: 73.4}}}
 	greet := users.Scenarios[1]
 	greet.Artifacts = []string{"users/greet/web/out.txt"}
@@ -292,6 +297,64 @@ func TestWriteHTMLDetails(t *testing.T) {
 	// The slow step starts 1214ms into a 30110ms run and lasts 5000ms.
 	if !strings.Contains(page, `style="left: 4.032%; width: 16.606%"`) {
 		t.Error("the slow step's bar is not where its times put it")
+	}
+}
+
+// TestWriteHTMLImageIDs: a service's image digest is shown short, with the
+// whole digest in the title; a service without one shows none.
+func TestWriteHTMLImageIDs(t *testing.T) {
+	r := htmlRun()
+	_, doc := renderHTML(t, r)
+	rows := findAll(doc, func(n *html.Node) bool { return n.Data == "tr" && hasClass(n, "service") })
+	var services []*Service
+	for _, s := range r.Suites {
+		services = append(services, s.Services...)
+	}
+	if len(rows) != len(services) {
+		t.Fatalf("%d service rows, want %d", len(rows), len(services))
+	}
+	want := map[string][2]string{ // service → short form, title
+		"db":  {"sha256:3f1b2c9d8e7a", testImageID},
+		"web": {"sha256:0123456789ab", "sha256:0123456789ab"},
+	}
+	seen := 0
+	for i, row := range rows {
+		sv := services[i]
+		ids := findAll(row, func(n *html.Node) bool { return n.Data == "code" && hasClass(n, "image-id") })
+		w, ok := want[sv.Name]
+		if sv.ImageID == "" || !ok {
+			if len(ids) != 0 {
+				t.Errorf("service %s has no image ID but shows %q", sv.Name, textOf(ids[0]))
+			}
+			continue
+		}
+		seen++
+		if len(ids) != 1 {
+			t.Errorf("service %s: %d image IDs shown, want 1", sv.Name, len(ids))
+			continue
+		}
+		title, _ := attr(ids[0], "title")
+		if got := textOf(ids[0]); got != w[0] || title != w[1] {
+			t.Errorf("service %s: image ID %q (title %q), want %q (title %q)", sv.Name, got, title, w[0], w[1])
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("found %d services with image IDs, want %d", seen, len(want))
+	}
+}
+
+func TestShortID(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{testImageID, "sha256:3f1b2c9d8e7a"},
+		{"sha256:abc", "sha256:abc"},
+		{"3f1b2c9d8e7a6f5b4c3d", "3f1b2c9d8e7a"},
+		{":3f1b2c9d8e7a6f5b", ":3f1b2c9d8e7"},
+		{"sha512:ééééééééééééééé", "sha512:éééééééééééé"},
+		{"", ""},
+	} {
+		if got := shortID(tt.in); got != tt.want {
+			t.Errorf("shortID(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 
