@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -26,10 +27,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cleanroomhq/cleanroom/backend"
-	"github.com/cleanroomhq/cleanroom/backend/docker"
 	"github.com/cleanroomhq/cleanroom/config"
 	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/internal/owner"
+	"github.com/cleanroomhq/cleanroom/internal/pick"
 	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/service"
 )
@@ -80,13 +81,14 @@ func New(ctx context.Context, opts ...Option) (*Env, error) {
 	}
 	images := map[string]string{}
 	pull := backend.PullMissing
+	backendName := ""
 	var projectPolicy *policy.Layer
 	if !s.noProject {
 		proj, err := config.Load(s.projectDir)
 		if err != nil {
 			return nil, err
 		}
-		images, pull = proj.Images, proj.Pull
+		images, pull, backendName = proj.Images, proj.Pull, proj.Backend
 		if proj.Policy != nil {
 			projectPolicy = &proj.Policy.Layer
 		}
@@ -106,13 +108,17 @@ func New(ctx context.Context, opts ...Option) (*Env, error) {
 		logf = func(string, ...any) {}
 	}
 
+	if s.backendName != "" {
+		backendName = s.backendName
+	}
 	b, owns := s.backend, false
 	if b == nil {
-		d, err := docker.New(ctx)
+		picked, why, err := pick.Backend(ctx, backendName)
 		if err != nil {
 			return nil, err
 		}
-		b, owns = d, true
+		logf("backend: %s", why)
+		b, owns = picked, true
 	}
 	if !s.noSweep {
 		rep, err := b.Sweep(ctx, owner.Alive)
@@ -162,6 +168,18 @@ func (e *Env) HostAddress(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("the %s backend cannot say how containers reach this machine", e.backend.Name())
 	}
 	return h.HostAddress(ctx)
+}
+
+// DialContext connects to an address of the environment's containers as
+// the runner reaches them (Endpoint addresses, service URLs): from inside
+// the session's network where the backend keeps its containers in a
+// namespace of their own (the local backend), else directly.
+func (e *Env) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if d, ok := e.session.(backend.Dialer); ok {
+		return d.DialContext(ctx, network, address)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
 }
 
 // Backend is the backend the environment runs on.
@@ -266,6 +284,9 @@ func (e *Env) plan(specs []service.Spec) (map[string]*entry, []service.Spec, err
 	for _, sp := range specs {
 		if err := sp.Validate(); err != nil {
 			addErr(err)
+		}
+		if sp.Image == "" && sp.Build == nil && backend.RunsImages(e.backend) {
+			addErr(&errs.ValidationError{Field: "service " + sp.Name + ": image", Message: "no image given (a command without an image runs only on the local backend)"})
 		}
 		if prev, dup := batch[sp.Name]; dup && prev.Key() != sp.Key() {
 			addErr(&errs.ValidationError{Field: "service " + sp.Name, Message: "declared twice with different settings"})
@@ -431,6 +452,14 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 		// The backend never pulls an image it built, whatever the policy.
 		image = built.image
 	}
+	shown := image
+	if !backend.RunsImages(e.backend) {
+		hs, program, err := forHost(sp)
+		if err != nil {
+			return nil, err
+		}
+		sp, image, shown = hs, "", program
+	}
 	begin := time.Now()
 	pol := sp.Policy
 	if pol.IsZero() {
@@ -464,17 +493,17 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 	var port int
 	if p := sp.PrimaryPort(); p != 0 {
 		if host, port, err = c.Endpoint(ctx, p); err != nil {
-			return fail(fmt.Errorf("service %s (%s): %w%s", sp.Name, image, err, logTail(ctx, c)))
+			return fail(fmt.Errorf("service %s (%s): %w%s", sp.Name, shown, err, logTail(ctx, c)))
 		}
 	}
 	if sp.Ready != nil {
 		if err := sp.Ready.Wait(ctx, c); err != nil {
-			return fail(fmt.Errorf("service %s (%s) not ready: %w%s", sp.Name, image, err, logTail(ctx, c)))
+			return fail(fmt.Errorf("service %s (%s) not ready: %w%s", sp.Name, shown, err, logTail(ctx, c)))
 		}
 	}
 	inst := service.NewInstance(sp, c, host, port)
-	inst.Image, inst.StartedAt, inst.ReadyAfter, inst.Policy = image, begin, time.Since(begin), pol
-	e.logf("service %s: %s started in %s, ready in %s", sp.Name, image, started.Round(time.Millisecond), inst.ReadyAfter.Round(time.Millisecond))
+	inst.Image, inst.StartedAt, inst.ReadyAfter, inst.Policy = shown, begin, time.Since(begin), pol
+	e.logf("service %s: %s started in %s, ready in %s", sp.Name, shown, started.Round(time.Millisecond), inst.ReadyAfter.Round(time.Millisecond))
 	return inst, nil
 }
 
@@ -581,6 +610,10 @@ func (e *Env) Close(ctx context.Context) error {
 // never pulled (the backend knows it built it).
 func (e *Env) Run(ctx context.Context, spec backend.ContainerSpec, timeout time.Duration) (backend.ExecResult, error) {
 	spec.Image = config.MapImage(e.images, spec.Image)
+	if !backend.RunsImages(e.backend) {
+		// The command runs from this machine (see forHost).
+		spec.Image = ""
+	}
 	spec.Pull = e.pull
 	if spec.Policy.IsZero() {
 		spec.Policy = e.policy

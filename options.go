@@ -10,14 +10,15 @@ import (
 type Option func(*settings)
 
 type settings struct {
-	backend    backend.Backend
-	images     map[string]string
-	pull       backend.PullPolicy
-	noSweep    bool
-	noProject  bool
-	projectDir string
-	logf       func(format string, args ...any)
-	policy     *policy.Policy
+	backend     backend.Backend
+	backendName string
+	images      map[string]string
+	pull        backend.PullPolicy
+	noSweep     bool
+	noProject   bool
+	projectDir  string
+	logf        func(format string, args ...any)
+	policy      *policy.Policy
 }
 
 // WithPolicy sets the policy of every container whose spec gives none
@@ -31,6 +32,12 @@ func WithPolicy(p policy.Policy) Option { return func(s *settings) { s.policy = 
 // WithBackend runs the environment on b instead of the Docker engine named
 // by DOCKER_HOST. The environment does not close b.
 func WithBackend(b backend.Backend) Option { return func(s *settings) { s.backend = b } }
+
+// WithBackendName picks the backend by name: "docker", "local" (sandboxed
+// processes of this machine, no engine needed) or "auto", the default:
+// Docker when an engine answers, local otherwise. It overrides the
+// project's backend setting and CLEANROOM_BACKEND.
+func WithBackendName(name string) Option { return func(s *settings) { s.backendName = name } }
 
 // WithImageMap rewrites image references ("postgres:16" → a mirror or a
 // local build). It is applied on top of the project's [images] and

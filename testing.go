@@ -63,7 +63,7 @@ func Postgres(t testing.TB, opts ...postgres.Option) *DB {
 	}
 	res, err := sh.acquire(ctx, spec, func(ctx context.Context, inst *service.Instance) (closer, error) {
 		template := spec.Env["POSTGRES_DB"]
-		return postgres.NewCloner(ctx, postgres.WithDatabaseName(inst.URL, "postgres"), template)
+		return postgres.NewCloner(ctx, postgres.WithDatabaseName(inst.URL, "postgres"), template, postgres.WithDialer(inst.DialContext))
 	})
 	if err != nil {
 		t.Fatalf("cleanroom: %v", err)
@@ -90,7 +90,7 @@ func Redis(t testing.TB, opts ...redis.Option) *KV {
 		t.Fatalf("cleanroom: %v", err)
 	}
 	res, err := sh.acquire(ctx, spec, func(_ context.Context, inst *service.Instance) (closer, error) {
-		return redisDBs{redis.NewDBs(fmt.Sprintf("%s:%d", inst.Host, inst.Port))}, nil
+		return redisDBs{redis.NewDBs(fmt.Sprintf("%s:%d", inst.Host, inst.Port), inst.DialContext)}, nil
 	})
 	if err != nil {
 		t.Fatalf("cleanroom: %v", err)

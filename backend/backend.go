@@ -247,6 +247,16 @@ type SweepReport struct {
 	Sessions   []string
 }
 
+// RunsImages says whether b starts containers from images. A backend that
+// runs programs of its own machine instead (the local backend) says so with
+// a RunsImages method; service kinds then use their Host form.
+func RunsImages(b Backend) bool {
+	if r, ok := b.(interface{ RunsImages() bool }); ok {
+		return r.RunsImages()
+	}
+	return true
+}
+
 // Dialer is a Container whose ports the runner reaches through it rather
 // than through its own network stack: the local backend's containers
 // listen in the session's network namespace, which the runner is not in.

@@ -28,21 +28,29 @@ const (
 	EnvImageMap = "CLEANROOM_IMAGE_MAP" // "from=to,from2=to2"
 	EnvPull     = "CLEANROOM_PULL"      // missing | never | always
 	EnvConfig   = "CLEANROOM_CONFIG"    // explicit path of cleanroom.toml; "" searches
+	EnvBackend  = "CLEANROOM_BACKEND"   // docker | local | auto
 )
+
+// Backends are the names the backend setting takes; "auto" (the default)
+// picks Docker when an engine answers and local otherwise.
+var Backends = []string{"docker", "local", "auto"}
 
 // Project is the merged project configuration.
 type Project struct {
 	Path   string            // the file it came from, "" when none
 	Images map[string]string // image reference → replacement
 	Pull   backend.PullPolicy
+	// Backend is "docker", "local" or "auto"; "" means auto.
+	Backend string
 	// Policy is the project's [policy]: the defaults under every suite's,
 	// and the compliance rules every suite must meet. nil when not given.
 	Policy *suite.Policy
 }
 
 type fileFormat struct {
-	Images map[string]string `toml:"images"`
-	Docker struct {
+	Backend string            `toml:"backend"`
+	Images  map[string]string `toml:"images"`
+	Docker  struct {
 		Pull string `toml:"pull"`
 	} `toml:"docker"`
 	// Sections owned by other parts of cleanroom; accepted here so that a
@@ -73,6 +81,12 @@ func Load(dir string) (*Project, error) {
 			p.Images[k] = to
 		}
 	}
+	if v := os.Getenv(EnvBackend); v != "" {
+		if err := checkBackend(v); err != nil {
+			return nil, &errs.ValidationError{Pos: "$" + EnvBackend, Message: err.Error()}
+		}
+		p.Backend = v
+	}
 	if v := os.Getenv(EnvPull); v != "" {
 		pol, err := ParsePull(v)
 		if err != nil {
@@ -102,12 +116,25 @@ func (p *Project) loadFile(path string) error {
 	for k, v := range f.Images {
 		p.Images[k] = v
 	}
+	if f.Backend != "" {
+		if err := checkBackend(f.Backend); err != nil {
+			return &errs.ValidationError{Pos: path, Field: "backend", Message: err.Error()}
+		}
+		p.Backend = f.Backend
+	}
 	if f.Docker.Pull != "" {
 		pol, err := ParsePull(f.Docker.Pull)
 		if err != nil {
 			return &errs.ValidationError{Pos: path, Field: "docker.pull", Message: err.Error()}
 		}
 		p.Pull = pol
+	}
+	return nil
+}
+
+func checkBackend(name string) error {
+	if !slices.Contains(Backends, name) {
+		return fmt.Errorf("unknown backend %q (want one of %s)", name, strings.Join(Backends, ", "))
 	}
 	return nil
 }
@@ -129,7 +156,7 @@ func tomlPos(path string, err error) string {
 func tomlMessage(err error) string {
 	var se *toml.StrictMissingError
 	if errors.As(err, &se) && len(se.Errors) > 0 {
-		return fmt.Sprintf("unknown key %q (known sections: images, docker, report, policy)", strings.Join(se.Errors[0].Key(), "."))
+		return fmt.Sprintf("unknown key %q (known keys: backend; sections: images, docker, report, policy)", strings.Join(se.Errors[0].Key(), "."))
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {

@@ -29,8 +29,7 @@ func Port(port int, opts ...Option) Check {
 		if err != nil {
 			return Permanent(err)
 		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(hp)))
+		conn, err := backend.DialContext(ctx, c, "tcp", net.JoinHostPort(host, strconv.Itoa(hp)))
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("connection to %s:%d refused: nothing listens on port %d yet", host, hp, port)
 		}
@@ -91,7 +90,6 @@ func Log(pattern string, times int, opts ...Option) Check {
 // HTTP is ready when GET path on the container port answers status (any
 // status below 500 when status is 0).
 func HTTP(port int, path string, status int, opts ...Option) Check {
-	client := &http.Client{Timeout: 2 * time.Second}
 	desc := fmt.Sprintf("http GET :%d%s", port, path)
 	if status != 0 {
 		desc += fmt.Sprintf(" → %d", status)
@@ -102,6 +100,12 @@ func HTTP(port int, path string, status int, opts ...Option) Check {
 			return Permanent(err)
 		}
 		url := "http://" + net.JoinHostPort(host, strconv.Itoa(hp)) + path
+		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return backend.DialContext(ctx, c, network, addr)
+			},
+			DisableKeepAlives: true,
+		}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return Permanent(err)

@@ -46,7 +46,7 @@ func (sr *suiteRun) runScenario(ctx context.Context, sc *suite.Scenario, rep *re
 	}
 	rep.ResetMS = ms(time.Since(rep.Started))
 
-	cl := newClients()
+	cl := newClients(sr.env.DialContext)
 	defer cl.close(context.WithoutCancel(ctx))
 	captured := map[string]any{}
 	rep.Seed = deriveSeed(sr.seed, sc.Name.Value)

@@ -250,16 +250,17 @@ func (sr *suiteRun) prepareReset(ctx context.Context, r *running) error {
 		db := r.spec.Env["POSTGRES_DB"]
 		admin := postgres.WithDatabaseName(r.inst.URL, "postgres")
 		template := db + "_cleanroom_template"
-		if err := postgres.CopyDatabase(ctx, admin, db, template); err != nil {
+		dial := postgres.WithDialer(r.inst.DialContext)
+		if err := postgres.CopyDatabase(ctx, admin, db, template, dial); err != nil {
 			return err
 		}
-		cl, err := postgres.NewCloner(ctx, admin, template, postgres.WithAhead(2), postgres.WithWorkers(1))
+		cl, err := postgres.NewCloner(ctx, admin, template, postgres.WithAhead(2), postgres.WithWorkers(1), dial)
 		if err != nil {
 			return err
 		}
 		r.pg = &pgState{database: db, cloner: cl}
 	case suite.KindRedis:
-		r.redis = redis.NewDBs(fmt.Sprintf("%s:%d", r.inst.Host, r.inst.Port))
+		r.redis = redis.NewDBs(fmt.Sprintf("%s:%d", r.inst.Host, r.inst.Port), r.inst.DialContext)
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/service"
+	"github.com/cleanroomhq/cleanroom/service/postgres"
 	"github.com/cleanroomhq/cleanroom/suite"
 )
 
@@ -52,12 +54,19 @@ type clients struct {
 	http  *http.Client
 }
 
-func newClients() *clients {
+// newClients dials with dial: the environment's way to reach its
+// containers, which on the local backend is from inside their network
+// namespace.
+func newClients(dial service.DialFunc) *clients {
 	return &clients{
 		pg:    map[string]*pgx.Conn{},
 		redis: map[string]*goredis.Client{},
 		// Each step sets its own deadline through the request context.
-		http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		http: &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			// No proxy: these are the environment's own containers.
+			Transport: &http.Transport{DialContext: dial},
+		},
 	}
 }
 
@@ -144,7 +153,7 @@ func (sr *suiteRun) performSQL(ctx context.Context, st *suite.Step, data map[str
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := cl.postgres(ctx, sr.services[st.Service.Value].inst.URL, st.Service.Value)
+	conn, err := cl.postgres(ctx, sr.services[st.Service.Value].inst, st.Service.Value)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -214,15 +223,15 @@ func sqlPosition(q string, pos int) (line, col int) {
 	return line, col
 }
 
-func (c *clients) postgres(ctx context.Context, dsn, service string) (*pgx.Conn, error) {
-	if conn, ok := c.pg[service]; ok && !conn.IsClosed() {
+func (c *clients) postgres(ctx context.Context, inst *service.Instance, name string) (*pgx.Conn, error) {
+	if conn, ok := c.pg[name]; ok && !conn.IsClosed() {
 		return conn, nil
 	}
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := postgres.Connect(ctx, inst.URL, inst.DialContext)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", service, err)
+		return nil, fmt.Errorf("connect to %s: %w", name, err)
 	}
-	c.pg[service] = conn
+	c.pg[name] = conn
 	return conn, nil
 }
 
@@ -236,7 +245,7 @@ func (sr *suiteRun) performRedis(ctx context.Context, st *suite.Step, data map[s
 	r := sr.services[st.Service.Value]
 	client, ok := cl.redis[st.Service.Value]
 	if !ok {
-		client = goredis.NewClient(&goredis.Options{Addr: net.JoinHostPort(r.inst.Host, strconv.Itoa(r.inst.Port)), MaxRetries: -1})
+		client = goredis.NewClient(&goredis.Options{Addr: net.JoinHostPort(r.inst.Host, strconv.Itoa(r.inst.Port)), MaxRetries: -1, Dialer: r.inst.DialContext})
 		cl.redis[st.Service.Value] = client
 	}
 	argv := make([]any, len(args))

@@ -213,9 +213,15 @@ build_rootfs() {
 
 # --- postgres and redis -------------------------------------------------------
 
+# The entrypoint lives with the postgres service kind, which also runs it on
+# the local backend (against this machine's PostgreSQL): one script for both.
 build_postgres() {
+	local ctx
+	ctx=$(mktemp -d)
+	cp "$fixtures/postgres/Dockerfile" "$repo/service/postgres/docker-entrypoint.sh" "$ctx/"
 	run docker-build-postgres docker build \
-		--build-arg BASE_IMAGE="$ROOTFS_IMAGE" --tag "$POSTGRES_IMAGE" "$fixtures/postgres"
+		--build-arg BASE_IMAGE="$ROOTFS_IMAGE" --tag "$POSTGRES_IMAGE" "$ctx"
+	rm -rf "$ctx"
 }
 
 build_redis() {

@@ -5,6 +5,7 @@
 package service
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -50,6 +51,11 @@ type Spec struct {
 	// its dependencies start), once per environment, and removes it at
 	// Close unless Keep.
 	Build *Build `json:"build,omitempty"`
+	// Host is how the service runs on a backend without images (the local
+	// backend): from programs installed on this machine. A spec with an
+	// image and no Host form runs only where images do; a spec with a
+	// command and no image runs only on the local backend.
+	Host *Host `json:"host,omitempty"`
 
 	// Ready decides when the service takes traffic; nil means "started".
 	Ready ready.Check `json:"-"`
@@ -69,6 +75,30 @@ type Build struct {
 	Args map[string]string `json:"args,omitempty"`
 	// Keep leaves the image on the engine after the environment closes.
 	Keep bool `json:"keep,omitempty"`
+}
+
+// Host is a service's form on a backend without images.
+type Host struct {
+	// Require lists the programs it runs; a missing one is an error that
+	// says what to install.
+	Require []Program `json:"require,omitempty"`
+	// Entrypoint replaces Spec.Entrypoint (the image's entrypoint, which
+	// the kind provides itself here, in Files).
+	Entrypoint []string          `json:"entrypoint,omitempty"`
+	Env        map[string]string `json:"env,omitempty"` // over Spec.Env
+	Files      []backend.File    `json:"files,omitempty"`
+	Tmpfs      map[string]string `json:"tmpfs,omitempty"`
+}
+
+// Program is a program of this machine that a Host form runs.
+type Program struct {
+	Name string `json:"name"`
+	// Dirs are more places to look, as globs, beside PATH (Debian keeps
+	// PostgreSQL's server programs in /usr/lib/postgresql/*/bin); the
+	// directory found is put first on the service's PATH.
+	Dirs []string `json:"dirs,omitempty"`
+	// Install says how to get it: "Debian's postgresql (apt-get install postgresql)".
+	Install string `json:"install"`
 }
 
 // Key identifies a spec for the singleton registry: two specs with the same
@@ -108,8 +138,8 @@ func (s Spec) Validate() error {
 		add("image", "give an image or a build, not both")
 	case s.Build != nil && s.Build.Context == "":
 		add("build", "no context directory given")
-	case s.Build == nil && s.Image == "":
-		add("image", "no image given")
+	case s.Build == nil && s.Image == "" && len(s.Command) == 0 && len(s.Entrypoint) == 0:
+		add("image", "no image given (or, for the local backend, no command)")
 	}
 	for _, p := range s.Ports {
 		if p < 1 || p > 65535 {
@@ -126,6 +156,10 @@ func (s Spec) Validate() error {
 	}
 	return list.Err()
 }
+
+// DialFunc connects to an address as a backend's containers are reached
+// (Instance.DialContext); nil means the runner's own network stack.
+type DialFunc = func(ctx context.Context, network, address string) (net.Conn, error)
 
 // Instance is a running service.
 type Instance struct {
@@ -153,6 +187,13 @@ type Instance struct {
 	// Policy is the effective policy the container runs under, after the
 	// kind's needs were granted.
 	Policy policy.Policy
+}
+
+// DialContext connects to an endpoint of the service (Host:Port), through
+// the container when its backend says so (backend.Dialer): what every
+// client of the runner uses.
+func (in *Instance) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return backend.DialContext(ctx, in.Container, network, address)
 }
 
 // NewInstance computes the endpoints of a started container.

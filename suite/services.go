@@ -170,8 +170,10 @@ func (d *decoder) service(e *entry) *Service {
 		switch {
 		case t.get("image") != nil && t.get("build") != nil:
 			d.ps.add(t.get("build").keyPos, "service %q gives both image and build: give one", svc.Name)
-		case t.get("image") == nil && t.get("build") == nil:
-			d.ps.add(t.pos, "service %q needs an image or a build", svc.Name)
+		case t.get("image") == nil && t.get("build") == nil && t.get("command") == nil:
+			// A command alone is a program of this machine, which the
+			// local backend runs (runner.CheckBackend says so elsewhere).
+			d.ps.add(t.pos, "service %q needs an image, a build, or (on the local backend) a command", svc.Name)
 		}
 	}
 	if svc.MaxRestarts.IsSet() && svc.Restart.Value != RestartOnFailure {

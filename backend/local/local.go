@@ -102,6 +102,9 @@ func Available() error {
 
 func (b *Backend) Name() string { return Name }
 
+// RunsImages is false: containers run programs of this machine.
+func (b *Backend) RunsImages() bool { return false }
+
 // Close releases nothing: sessions own their resources.
 func (b *Backend) Close() error { return nil }
 

@@ -60,9 +60,12 @@ type sandboxConfig struct {
 	StateDir string            `json:"state_dir"`
 	Hostname string            `json:"hostname"`
 	ReadOnly bool              `json:"read_only"`
-	Hide     []string          `json:"hide"`    // host paths covered by an empty tmpfs
-	Tmpfs    map[string]string `json:"tmpfs"`   // path → mount options
-	Binds    map[string]string `json:"binds"`   // container path → host path, writable
+	Hide     []string          `json:"hide"`  // host paths covered by an empty tmpfs
+	Tmpfs    map[string]string `json:"tmpfs"` // path → mount options
+	Binds    map[string]string `json:"binds"` // container path → host path, writable
+	// Writable paths stay writable under a read-only root, keeping what
+	// they hold (an engine volume starts with the image's content too).
+	Writable []string          `json:"writable"`
 	ROBinds  map[string]string `json:"robinds"` // container path → host path, read-only
 	Files    []sandboxFile     `json:"files"`
 	Main     process           `json:"main"`
@@ -231,6 +234,16 @@ func buildRoot(cfg sandboxConfig) error {
 	}
 	if err := os.WriteFile("/etc/hostname", []byte(cfg.Hostname+"\n"), 0o644); err != nil {
 		return err
+	}
+	// A bind of a directory onto itself is a mount of its own, whose
+	// flags the read-only remount of the root below leaves alone.
+	for _, p := range cfg.Writable {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fmt.Errorf("writable path %s: %w", p, err)
+		}
+		if err := bind(p, p, false); err != nil {
+			return err
+		}
 	}
 	if err := unix.Unmount(oldRoot, unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detaching the host's root: %w", err)

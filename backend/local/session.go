@@ -43,9 +43,9 @@ type session struct {
 
 func (s *session) ID() string { return s.id }
 
-// defaultPath is the PATH of a process whose spec sets none, as in a
+// DefaultPath is the PATH of a process whose spec sets none, as in a
 // Debian image.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // ErrImage is wrapped by the error Start returns for a spec with an image:
 // the local backend runs host programs.
@@ -171,7 +171,7 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		env = map[string]string{}
 	}
 	if _, ok := env["PATH"]; !ok {
-		env["PATH"] = strings.Join(append(slices.Clone(s.b.path), defaultPath), ":")
+		env["PATH"] = strings.Join(append(slices.Clone(s.b.path), DefaultPath), ":")
 	}
 	if _, ok := env["HOSTNAME"]; !ok {
 		env["HOSTNAME"] = hostname
@@ -187,13 +187,6 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		}
 		tmpfs[p] = opts
 	}
-	// A declared writable path is a tmpfs here: it starts empty, like a new
-	// engine volume over a path the image leaves empty.
-	for _, v := range spec.Policy.Volumes {
-		if _, ok := tmpfs[v]; !ok {
-			tmpfs[v] = "rw"
-		}
-	}
 	robinds := map[string]string{"/etc/hosts": filepath.Join(s.dir, "hosts")}
 	for _, d := range s.b.path {
 		robinds[d] = d
@@ -204,6 +197,7 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		ReadOnly:   spec.Policy.ReadOnlyRootfs,
 		Tmpfs:      tmpfs,
 		Binds:      spec.Binds,
+		Writable:   spec.Policy.Volumes,
 		ROBinds:    robinds,
 		Files:      files,
 		Main:       process{Argv: argv, Env: mergeEnv(nil, env), Dir: spec.WorkDir, User: firstNonEmpty(spec.User, spec.Policy.User)},

@@ -14,7 +14,7 @@ import (
 // suite's policies under it. It returns the project policy (nil when there
 // is none) and the problems found; err is for a project file that does not
 // load at all. Each command words its own summary.
-func checkPolicies(suites []*suite.Suite) (project *suite.Policy, problems errs.ValidationErrors, err error) {
+func checkPolicies(suites []*suite.Suite) (project *config.Project, problems errs.ValidationErrors, err error) {
 	proj, err := config.Load(".")
 	if err != nil {
 		var one *errs.ValidationError
@@ -39,5 +39,5 @@ func checkPolicies(suites []*suite.Suite) (project *suite.Policy, problems errs.
 	if len(problems) > 0 {
 		return nil, problems, nil
 	}
-	return proj.Policy, nil, nil
+	return proj, nil, nil
 }

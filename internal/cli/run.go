@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cleanroomhq/cleanroom"
 	"github.com/cleanroomhq/cleanroom/artifact"
 	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/report"
@@ -54,6 +55,7 @@ type runFlags struct {
 	otelEnd     string
 	traceFile   string
 	attest      attestFlags
+	backend     string
 }
 
 func newRun() *cobra.Command {
@@ -90,6 +92,7 @@ never became ready).`,
 	fl.StringVar(&f.otelEnd, "otel-endpoint", "", "send the run's trace over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318; OTEL_EXPORTER_OTLP_* variables apply too)")
 	fl.StringVar(&f.traceFile, "trace-file", "", "write the run's trace as OTLP JSON to this file (default: trace.jsonl in the output folder)")
 	f.attest.add(cmd)
+	addBackendFlag(cmd, &f.backend)
 	fl.StringVar(&f.out, "out", "", "write the run's output folder here: reports, audit log, service logs, step outputs, artifacts (default .cleanroom/runs/<time>-<id>)")
 	return cmd
 }
@@ -137,18 +140,22 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 		}
 		return &exitError{exitInvalid, fmt.Errorf("%s: nothing was run", plural(len(problems), "error"))}
 	}
-	out, err := newOutDir(f.out)
-	if err != nil {
-		return &exitError{exitInfra, err}
-	}
-	defer out.Close()
-
 	ctx := cmd.Context()
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
+	b, suites, err := chooseBackend(ctx, cmd, f.backend, project, suites)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	out, err := newOutDir(f.out)
+	if err != nil {
+		return &exitError{exitInfra, err}
+	}
+	defer out.Close()
 	traceFile := f.traceFile
 	if traceFile == "" {
 		traceFile = out.Path(traceName)
@@ -159,7 +166,7 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 	}
 	con := newConsole(cmd.OutOrStdout(), f.verbose)
 	opts := runner.Options{Jobs: f.jobs, Filter: filter, FailFast: f.failFast, Observer: con, Version: Version(),
-		Policy: project, Audit: out.audit, Artifacts: out.Dir, Tracer: tp.Tracer(),
+		Policy: project.Policy, Env: []cleanroom.Option{cleanroom.WithBackend(b)}, Audit: out.audit, Artifacts: out.Dir, Tracer: tp.Tracer(),
 		Repeat: f.repeat, AllowFlaky: f.allowFlaky, Snapshots: snapshot.ModeFromEnv(f.update)}
 	if f.seedSet {
 		opts.Seed = &f.seed

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cleanroomhq/cleanroom/service"
 )
 
 // Cloner hands out clean databases cloned from a template database.
@@ -47,7 +49,15 @@ type Cloner struct {
 // ClonerOption tunes a Cloner.
 type ClonerOption func(*clonerConfig)
 
-type clonerConfig struct{ ahead, workers int }
+type clonerConfig struct {
+	ahead, workers int
+	dial           service.DialFunc
+}
+
+// WithDialer connects through dial (service.Instance.DialContext) instead
+// of directly: the local backend's servers are in a network namespace of
+// their own.
+func WithDialer(dial service.DialFunc) ClonerOption { return func(c *clonerConfig) { c.dial = dial } }
 
 // WithAhead sets how many clones are kept ready (default 4).
 func WithAhead(n int) ClonerOption { return func(c *clonerConfig) { c.ahead = max(1, n) } }
@@ -70,6 +80,9 @@ func NewCloner(ctx context.Context, adminDSN, template string, opts ...ClonerOpt
 		return nil, fmt.Errorf("postgres cloner: %w", err)
 	}
 	pcfg.MaxConns = int32(cfg.workers + 2)
+	if cfg.dial != nil {
+		pcfg.ConnConfig.DialFunc = cfg.dial
+	}
 	admin, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres cloner: %w", err)
@@ -302,8 +315,12 @@ func endSessions(ctx context.Context, q querier, name string) error {
 
 // CopyDatabase creates database dst as a copy of src, terminating the
 // sessions connected to src first (a template must have none).
-func CopyDatabase(ctx context.Context, adminDSN, src, dst string) error {
-	conn, err := pgx.Connect(ctx, adminDSN)
+func CopyDatabase(ctx context.Context, adminDSN, src, dst string, opts ...ClonerOption) error {
+	var cfg clonerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	conn, err := Connect(ctx, adminDSN, cfg.dial)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,9 @@ package postgres
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 
@@ -140,6 +142,7 @@ func Spec(name string, opts ...Option) service.Spec {
 		Ports:   []int{Port},
 		Files:   files,
 		Needs:   Needs,
+		Host:    hostForm(),
 		// Readiness connects to the maintenance database "postgres", never
 		// to the application database: that one becomes the template for
 		// clones, and a template must have no connections.
@@ -148,9 +151,43 @@ func Spec(name string, opts ...Option) service.Spec {
 			if err != nil {
 				return ready.Permanent(err)
 			}
-			return ping(ctx, DSN(fmt.Sprintf("%s:%d", host, port), user, pw, "postgres"))
+			dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return backend.DialContext(ctx, c, network, addr)
+			}
+			return ping(ctx, DSN(fmt.Sprintf("%s:%d", host, port), user, pw, "postgres"), dial)
 		}),
 		Scheme: func(addr string) string { return DSN(addr, user, pw, o.database) },
+	}
+}
+
+// entrypoint is the official image's entrypoint as the fixture image has
+// it (POSTGRES_* variables, /docker-entrypoint-initdb.d): on the local
+// backend the kind brings it along and runs it against this machine's
+// PostgreSQL, so that a service starts the same way on both backends.
+//
+//go:embed docker-entrypoint.sh
+var entrypoint []byte
+
+// hostForm runs this machine's PostgreSQL (Debian's layout: server
+// programs in /usr/lib/postgresql/NN/bin, a postgres user) through the
+// same entrypoint as the image.
+func hostForm() *service.Host {
+	const install = "Debian's postgresql (apt-get install postgresql)"
+	dirs := []string{"/usr/lib/postgresql/*/bin"}
+	var require []service.Program
+	for _, p := range []string{"postgres", "initdb", "pg_ctl", "psql"} {
+		require = append(require, service.Program{Name: p, Dirs: dirs, Install: install})
+	}
+	require = append(require,
+		service.Program{Name: "bash", Install: "bash"},
+		service.Program{Name: "setpriv", Install: "util-linux"})
+	return &service.Host{
+		Require:    require,
+		Entrypoint: []string{"/usr/local/bin/docker-entrypoint.sh"},
+		Files:      []backend.File{{Path: "/usr/local/bin/docker-entrypoint.sh", Content: entrypoint, Mode: 0o755}},
+		// The socket directory lives under /run, which a sandbox gets
+		// empty.
+		Tmpfs: map[string]string{"/var/run/postgresql": "rw,mode=3777"},
 	}
 }
 
@@ -162,6 +199,18 @@ var Needs = policy.Needs{
 	Caps:      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
 	Writable:  []string{DataDir, "/var/run/postgresql", "/tmp"},
 	MinMemory: 48 << 20,
+}
+
+// Connect opens a connection to dsn, dialing with dial (nil: directly).
+func Connect(ctx context.Context, dsn string, dial service.DialFunc) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if dial != nil {
+		cfg.DialFunc = dial
+	}
+	return pgx.ConnectConfig(ctx, cfg)
 }
 
 // DSN builds a postgres:// URL.
@@ -181,8 +230,8 @@ func WithDatabaseName(dsn, database string) string {
 	return u.String()
 }
 
-func ping(ctx context.Context, dsn string) error {
-	conn, err := pgx.Connect(ctx, dsn)
+func ping(ctx context.Context, dsn string, dial service.DialFunc) error {
+	conn, err := Connect(ctx, dsn, dial)
 	if err != nil {
 		return err
 	}

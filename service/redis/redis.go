@@ -6,6 +6,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 
@@ -50,12 +51,18 @@ func Spec(name string, opts ...Option) service.Spec {
 		Command: []string{"redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--databases", strconv.Itoa(Databases)},
 		Ports:   []int{Port},
 		Needs:   Needs,
+		// On the local backend: this machine's redis-server, with the same
+		// arguments.
+		Host: &service.Host{Require: []service.Program{{Name: "redis-server", Install: "Debian's redis-server (apt-get install redis-server)"}}},
 		Ready: ready.Func("redis PING", func(ctx context.Context, c backend.Container) error {
 			host, port, err := c.Endpoint(ctx, Port)
 			if err != nil {
 				return ready.Permanent(err)
 			}
-			cl := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("%s:%d", host, port), MaxRetries: -1})
+			cl := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("%s:%d", host, port), MaxRetries: -1,
+				Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					return backend.DialContext(ctx, c, network, addr)
+				}})
 			defer cl.Close()
 			return cl.Ping(ctx).Err()
 		}),
@@ -82,9 +89,10 @@ type DBs struct {
 	free   []int
 }
 
-// NewDBs manages the logical databases of the server at address.
-func NewDBs(address string) *DBs {
-	d := &DBs{client: goredis.NewClient(&goredis.Options{Addr: address})}
+// NewDBs manages the logical databases of the server at address, dialing
+// with dial (nil: directly).
+func NewDBs(address string, dial service.DialFunc) *DBs {
+	d := &DBs{client: goredis.NewClient(&goredis.Options{Addr: address, Dialer: dial})}
 	for i := Databases - 1; i >= 1; i-- {
 		d.free = append(d.free, i)
 	}

@@ -87,7 +87,7 @@ func dbSize(t *testing.T, db int) int64 {
 // given back.
 func TestDBs(t *testing.T) {
 	ctx := t.Context()
-	dbs := redis.NewDBs(fmt.Sprintf("%s:%d", cache.Host, cache.Port))
+	dbs := redis.NewDBs(fmt.Sprintf("%s:%d", cache.Host, cache.Port), nil)
 	t.Cleanup(func() { _ = dbs.Close() })
 
 	a, err := dbs.Acquire(ctx)
