@@ -44,6 +44,7 @@ type Env struct {
 	images      map[string]string
 	pull        backend.PullPolicy
 	policy      policy.Policy // of containers whose spec names none
+	private     bool          // WithPrivateEndpoints
 	logf        func(string, ...any)
 
 	runs atomic.Int64 // one-shot containers, for unique names
@@ -147,7 +148,7 @@ func New(ctx context.Context, opts ...Option) (*Env, error) {
 	}
 	return &Env{
 		id: id.String(), backend: b, ownsBackend: owns, session: sess,
-		images: images, pull: pull, policy: defaultPolicy, logf: logf,
+		images: images, pull: pull, policy: defaultPolicy, logf: logf, private: s.private,
 		services: map[string]*entry{}, removing: map[string]chan struct{}{},
 	}, nil
 }
@@ -491,9 +492,16 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 	}
 	var host string
 	var port int
+	published := false
 	if p := sp.PrimaryPort(); p != 0 {
 		if host, port, err = c.Endpoint(ctx, p); err != nil {
 			return fail(fmt.Errorf("service %s (%s): %w%s", sp.Name, shown, err, logTail(ctx, c)))
+		}
+		if pub, ok := c.(backend.Publisher); ok && !e.private && pol.Network != policy.None {
+			if host, port, err = pub.Publish(ctx, p); err != nil {
+				return fail(fmt.Errorf("service %s (%s): %w", sp.Name, shown, err))
+			}
+			published = true
 		}
 	}
 	if sp.Ready != nil {
@@ -503,6 +511,7 @@ func (e *Env) startOne(ctx context.Context, sp service.Spec, deps map[string]*en
 	}
 	inst := service.NewInstance(sp, c, host, port)
 	inst.Image, inst.StartedAt, inst.ReadyAfter, inst.Policy = shown, begin, time.Since(begin), pol
+	inst.Published = published
 	e.logf("service %s: %s started in %s, ready in %s", sp.Name, shown, started.Round(time.Millisecond), inst.ReadyAfter.Round(time.Millisecond))
 	return inst, nil
 }

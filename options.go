@@ -12,6 +12,7 @@ type Option func(*settings)
 type settings struct {
 	backend     backend.Backend
 	backendName string
+	private     bool
 	images      map[string]string
 	pull        backend.PullPolicy
 	noSweep     bool
@@ -32,6 +33,14 @@ func WithPolicy(p policy.Policy) Option { return func(s *settings) { s.policy = 
 // WithBackend runs the environment on b instead of the Docker engine named
 // by DOCKER_HOST. The environment does not close b.
 func WithBackend(b backend.Backend) Option { return func(s *settings) { s.backend = b } }
+
+// WithPrivateEndpoints keeps services reachable only through the
+// environment's own dialer (Env.DialContext, service.Instance.DialContext),
+// which is how the suite runner connects. Without it, services of a backend
+// whose containers the runner's machine cannot reach directly (the local
+// backend) get their primary port published on this machine's loopback, so
+// that code connecting by itself, given Instance.URL, reaches them.
+func WithPrivateEndpoints() Option { return func(s *settings) { s.private = true } }
 
 // WithBackendName picks the backend by name: "docker", "local" (sandboxed
 // processes of this machine, no engine needed) or "auto", the default:

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/service"
 	"github.com/cleanroomhq/cleanroom/service/postgres"
 	"github.com/cleanroomhq/cleanroom/service/redis"
@@ -185,6 +186,10 @@ type redisDBs struct{ *redis.DBs }
 func (r redisDBs) Close(context.Context) error { return r.DBs.Close() }
 
 type sharedService struct {
+	// env is where the service runs: the shared environment, or on the
+	// local backend an environment of its own (its services share one
+	// loopback, so two servers on one port cannot share an environment).
+	env    *Env
 	inst   *service.Instance
 	helper closer // per-kind state: the clone pool, the logical databases
 	refs   int
@@ -241,13 +246,25 @@ func (s *sharedEnvironment) acquire(ctx context.Context, spec service.Spec, help
 		}
 		return ss, nil
 	}
-	ss = &sharedService{refs: 1, ready: make(chan struct{})}
+	ss = &sharedService{env: s.env, refs: 1, ready: make(chan struct{})}
 	s.services[key] = ss
 	s.mu.Unlock()
 
 	// The start must not be cut short when the first test that asked ends.
 	bg := context.WithoutCancel(ctx)
-	insts, err := s.env.Start(bg, spec)
+	var err error
+	if !backend.RunsImages(s.env.Backend()) {
+		ss.env, err = New(bg, WithBackend(s.env.Backend()), WithoutSweep())
+		if err != nil {
+			s.mu.Lock()
+			delete(s.services, key)
+			s.mu.Unlock()
+			ss.err = err
+			close(ss.ready)
+			return nil, err
+		}
+	}
+	insts, err := ss.env.Start(bg, spec)
 	if err == nil {
 		ss.inst = insts[0]
 		if helper != nil {
@@ -260,9 +277,7 @@ func (s *sharedEnvironment) acquire(ctx context.Context, spec service.Spec, help
 		s.mu.Lock()
 		delete(s.services, key)
 		s.mu.Unlock()
-		if ss.inst != nil {
-			_ = s.env.Release(bg, spec.Name)
-		}
+		ss.dispose(bg, spec.Name, s.env)
 		return nil, err
 	}
 	return ss, nil
@@ -289,12 +304,22 @@ func (s *sharedEnvironment) release(spec service.Spec) {
 		}
 		delete(s.services, key)
 		s.mu.Unlock()
-		ctx := context.Background()
-		if ss.helper != nil {
-			_ = ss.helper.Close(ctx)
-		}
-		_ = s.env.Release(ctx, spec.Name)
+		ss.dispose(context.Background(), spec.Name, s.env)
 	})
+}
+
+// dispose closes the service's helper and removes it: its own environment
+// goes with it, the shared one stays.
+func (ss *sharedService) dispose(ctx context.Context, name string, shared *Env) {
+	if ss.helper != nil {
+		_ = ss.helper.Close(ctx)
+	}
+	switch {
+	case ss.env != nil && ss.env != shared:
+		_ = ss.env.Close(ctx)
+	case ss.inst != nil && name != "":
+		_ = shared.Release(ctx, name)
+	}
 }
 
 func (s *sharedEnvironment) close(ctx context.Context) error {
@@ -306,9 +331,7 @@ func (s *sharedEnvironment) close(ctx context.Context) error {
 		if ss.idle != nil {
 			ss.idle.Stop()
 		}
-		if ss.helper != nil {
-			_ = ss.helper.Close(ctx)
-		}
+		ss.dispose(ctx, "", s.env) // "": the shared environment closes below
 	}
 	return s.env.Close(ctx)
 }

@@ -276,6 +276,14 @@ func DialContext(ctx context.Context, c Container, network, address string) (net
 	return d.DialContext(ctx, network, address)
 }
 
+// Publisher is a Container whose Endpoint the runner's machine cannot reach
+// by itself (a Dialer) but that can make a port reachable on its loopback,
+// as an engine's published port is: for code that connects on its own,
+// such as a Go test given a DSN.
+type Publisher interface {
+	Publish(ctx context.Context, port int) (host string, hostPort int, err error)
+}
+
 // TimedLogger is a Container that can give its output with each line
 // prefixed by when the engine received it (RFC 3339) and, for stderr, the
 // stream: what a service log artifact holds. Backends that cannot are

@@ -257,7 +257,9 @@ func (sr *suiteRun) run(ctx context.Context) {
 		return
 	}
 
-	opts := append([]cleanroom.Option{cleanroom.WithImageMap(sr.suite.ImageMap()), cleanroom.WithLogf(sr.obs.Log)}, sr.opts.Env...)
+	// Steps reach services from inside the environment's network:
+	// nothing is published on this machine for them.
+	opts := append([]cleanroom.Option{cleanroom.WithImageMap(sr.suite.ImageMap()), cleanroom.WithLogf(sr.obs.Log), cleanroom.WithPrivateEndpoints()}, sr.opts.Env...)
 	env, err := cleanroom.New(ctx, opts...)
 	if err != nil {
 		sr.setupFailed(err)

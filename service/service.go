@@ -167,9 +167,13 @@ type Instance struct {
 	Container backend.Container
 
 	// Host and Port are where the runner (this process) reaches the primary
-	// port.
+	// port, dialing with DialContext.
 	Host string
 	Port int
+	// Published says Host:Port is a port published on this machine's
+	// loopback by a backend whose containers are otherwise reached only
+	// through it (backend.Publisher): anything on this machine can dial it.
+	Published bool
 	// Address is where other services of the environment reach the primary
 	// port: "name:port".
 	Address string
@@ -193,6 +197,10 @@ type Instance struct {
 // the container when its backend says so (backend.Dialer): what every
 // client of the runner uses.
 func (in *Instance) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if in.Published {
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}
 	return backend.DialContext(ctx, in.Container, network, address)
 }
 

@@ -37,6 +37,7 @@ type container struct {
 	startedAt  time.Time
 	finishedAt time.Time
 	removed    bool
+	published  map[int]*forwarder // by container port
 }
 
 func (c *container) ID() string   { return c.id }
@@ -265,6 +266,7 @@ func (c *container) Remove(ctx context.Context) error {
 	}
 	c.removed = true
 	c.mu.Unlock()
+	c.unpublish()
 	var errList []error
 	if c.pid != 0 {
 		errList = append(errList, c.kill())
