@@ -213,8 +213,9 @@ func sandboxesOf(session string) []int {
 func splitEnv(b []byte) []string { return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") }
 
 // Resources lists what the backend holds for a session: the directories of
-// its containers, any live sandbox process, and its network namespace while
-// the session's directory exists. Tests use it to prove nothing is left.
+// its containers, their cgroups, every live process of its sandboxes (an
+// init process by its session mark, the others by their cgroup), and its
+// network namespace while the session's directory exists. Tests use it to prove nothing is left.
 func (b *Backend) Resources(session string) (containers, networks []string) {
 	dir := filepath.Join(b.stateDir, session)
 	entries, err := os.ReadDir(dir)
@@ -233,7 +234,11 @@ func (b *Backend) Resources(session string) (containers, networks []string) {
 		subs, _ := os.ReadDir(d)
 		for _, s := range subs {
 			if s.IsDir() {
-				containers = append(containers, "cgroup:"+filepath.Join(d, s.Name()))
+				cg := filepath.Join(d, s.Name())
+				containers = append(containers, "cgroup:"+cg)
+				for _, p := range readProcs(cg) {
+					containers = append(containers, "pid:"+strconv.Itoa(p))
+				}
 			}
 		}
 	}
