@@ -183,6 +183,22 @@ func (e *Env) DialContext(ctx context.Context, network, address string) (net.Con
 	return d.DialContext(ctx, network, address)
 }
 
+// Listen listens where the environment's containers can connect: inside
+// its network on a backend that keeps one of its own (backend.Listener),
+// else on this machine's address on the environment's network
+// (HostAddress). The listener's address is the one to give containers.
+func (e *Env) Listen(ctx context.Context) (net.Listener, error) {
+	if l, ok := e.session.(backend.Listener); ok {
+		return l.Listen(ctx, "tcp", "127.0.0.1:0")
+	}
+	host, err := e.HostAddress(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var lc net.ListenConfig
+	return lc.Listen(ctx, "tcp", net.JoinHostPort(host, "0"))
+}
+
 // Backend is the backend the environment runs on.
 func (e *Env) Backend() backend.Backend { return e.backend }
 

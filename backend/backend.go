@@ -276,6 +276,14 @@ func DialContext(ctx context.Context, c Container, network, address string) (net
 	return d.DialContext(ctx, network, address)
 }
 
+// Listener is a Session whose containers cannot reach this machine's
+// addresses (the local backend's loopback-only network) but in whose
+// network this process can listen, for servers cleanroom runs for the
+// containers, such as the OTLP receiver of span assertions.
+type Listener interface {
+	Listen(ctx context.Context, network, address string) (net.Listener, error)
+}
+
 // Publisher is a Container whose Endpoint the runner's machine cannot reach
 // by itself (a Dialer) but that can make a port reachable on its loopback,
 // as an engine's published port is: for code that connects on its own,

@@ -15,8 +15,9 @@ import (
 	"github.com/cleanroomhq/cleanroom/telemetry"
 )
 
-// Each environment gets an OTLP/HTTP receiver on this machine's address on
-// the environment's network. Services and commands are told to export to
+// Each environment gets an OTLP/HTTP receiver where its containers can
+// connect (Env.Listen: this machine's address on the environment's
+// network, or inside the local backend's network namespace). Services and commands are told to export to
 // it (OTEL_EXPORTER_OTLP_ENDPOINT, unless their env says otherwise), and a
 // step's expect.spans is checked against what arrived while it ran.
 
@@ -24,17 +25,12 @@ import (
 // backend cannot say how containers reach this machine has none; a step
 // that expects spans then fails saying so.
 func (sr *suiteRun) startReceiver(ctx context.Context) {
-	addr, err := sr.env.HostAddress(ctx)
+	ln, err := sr.env.Listen(ctx)
 	if err != nil {
-		sr.recvErr = err
+		sr.recvErr = fmt.Errorf("telemetry: receiver: %w", err)
 		return
 	}
-	r, err := telemetry.NewReceiver(addr + ":0")
-	if err != nil {
-		sr.recvErr = err
-		return
-	}
-	sr.recv = r
+	sr.recv = telemetry.Serve(ln)
 }
 
 // otelEnv points a container or command at the receiver.

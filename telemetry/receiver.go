@@ -48,6 +48,12 @@ func NewReceiver(addr string) (*Receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: receiver: %w", err)
 	}
+	return Serve(ln), nil
+}
+
+// Serve serves on ln (one made inside an environment's own network, say)
+// until Close, which closes ln.
+func Serve(ln net.Listener) *Receiver {
 	r := &Receiver{ln: ln, served: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc(tracesPath, r.handleTraces)
@@ -58,7 +64,7 @@ func NewReceiver(addr string) (*Receiver, error) {
 			r.serveErr = err
 		}
 	}()
-	return r, nil
+	return r
 }
 
 // Addr is the host:port the receiver listens on.

@@ -405,6 +405,20 @@ func (s *session) DialContext(ctx context.Context, network, address string) (net
 	return dialIn(ctx, s.ns, network, address)
 }
 
+// Listen listens inside the session's network namespace (address is
+// usually "127.0.0.1:0"), where its containers can connect: the socket
+// belongs to the namespace it was made in, whichever thread accepts.
+func (s *session) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	var ln net.Listener
+	err := s.ns.do(func() error {
+		var lc net.ListenConfig
+		var lerr error
+		ln, lerr = lc.Listen(ctx, network, address)
+		return lerr
+	})
+	return ln, err
+}
+
 func dialIn(ctx context.Context, ns *netns, network, address string) (net.Conn, error) {
 	if ns == nil {
 		return nil, errors.New("the container has no network")
