@@ -9,7 +9,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build engine browser test vet fmt-check unit bench bench-run leaks clean
+.PHONY: all build engine browser local-deps test vet fmt-check unit bench bench-run leaks clean
 
 all: build
 
@@ -24,6 +24,11 @@ engine:
 browser:
 	bash scripts/browser.sh
 
+# The host programs the local backend's tests run: busybox, PostgreSQL,
+# redis-server, setpriv.
+local-deps:
+	bash scripts/local-deps.sh
+
 vet:
 	$(GO) vet ./...
 
@@ -31,7 +36,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: engine browser vet fmt-check
+test: engine browser local-deps vet fmt-check
 	bash scripts/ctrf-schema.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
 	bash scripts/check-leaks.sh
