@@ -90,6 +90,12 @@ type process struct {
 }
 
 func sandboxMain() int {
+	// First of all: as the init of a PID namespace, this process would not
+	// die of a signal it does not handle, and Go's runtime answers an
+	// unhandled SIGTERM by exiting with status 2. Signals that come before
+	// the main process exists are passed on once it does.
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, forwarded...)
 	status := os.NewFile(5, "status")
 	fail := func(code int, err error) int {
 		fmt.Fprintf(os.Stderr, "cleanroom-sandbox: %v\n", err)
@@ -132,7 +138,7 @@ func sandboxMain() int {
 	_ = writeJSONFrame(status, frameReply, reply{})
 	status.Close()
 
-	forwardSignals(main)
+	go forward(signals, main)
 	ln, err := net.FileListener(os.NewFile(4, "control"))
 	if err == nil {
 		a := &agent{reaper: r, base: cfg.Main}
@@ -153,10 +159,12 @@ func exitStatus(ws syscall.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// hidden are the host's directories a container sees empty: the host's own
+// hidden are the host's paths a container sees empty: the host's own
 // temporary files, runtime state (sockets of engines and daemons among
-// them) and home directories are none of the container's business.
-var hidden = []string{"/tmp", "/var/tmp", "/run", "/root", "/home"}
+// them), home directories, password hashes, SSH host keys and container
+// engines' storage are none of the container's business.
+var hidden = []string{"/tmp", "/var/tmp", "/run", "/root", "/home",
+	"/etc/shadow", "/etc/gshadow", "/etc/ssh", "/var/lib/docker", "/var/lib/containerd"}
 
 // oldRoot is where the host's root stays reachable while the container's
 // root is put together, so that paths inside the container resolve in it
@@ -429,16 +437,15 @@ func setLinkUp(fd int, name string) error {
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
-// forwardSignals passes the signals a container's stop sends on to the
-// main process: as PID 1, the init would otherwise ignore them.
-func forwardSignals(pid int) {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
-	go func() {
-		for s := range ch {
-			_ = unix.Kill(pid, s.(syscall.Signal))
-		}
-	}()
+// forwarded are the signals the init passes on to the main process: those
+// a container's stop, or a user, sends to a container.
+var forwarded = []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
+
+// forward passes signals on to the main process.
+func forward(signals <-chan os.Signal, pid int) {
+	for s := range signals {
+		_ = unix.Kill(pid, s.(syscall.Signal))
+	}
 }
 
 func devNull() *os.File {

@@ -291,6 +291,10 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 				code = 128 + int(ws.Signal())
 			}
 		}
+		// The output pipes end once every process of the sandbox is gone
+		// (the PID namespace dies with its init); a container counts as
+		// stopped once its last words are in its log.
+		c.logs.waitClosed(2 * time.Second)
 		c.mu.Lock()
 		c.exitCode, c.finishedAt = code, time.Now()
 		c.mu.Unlock()
