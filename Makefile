@@ -9,7 +9,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build engine browser local-deps test vet fmt-check unit bench bench-run leaks clean
+.PHONY: all build setup engine browser local-deps test vet fmt-check unit bench bench-run leaks clean
 
 all: build
 
@@ -19,6 +19,13 @@ build:
 engine:
 	bash scripts/docker-up.sh
 	bash scripts/fixture-images.sh
+
+# What the README's main command needs: the local backend's programs, and a
+# Docker engine with the fixture images where one can run. Without an
+# engine, `cleanroom run` picks the local backend and says why.
+setup: local-deps
+	@if bash scripts/docker-up.sh; then bash scripts/fixture-images.sh; \
+	else echo "setup: no Docker engine could start here; cleanroom run will use the local backend"; fi
 
 # Headless Chromium for the tests that open the HTML report in a browser.
 browser:
