@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/backend/docker"
+	"github.com/cleanroomhq/cleanroom/backend/local"
 	"github.com/cleanroomhq/cleanroom/internal/owner"
 )
 
@@ -63,22 +65,37 @@ func newGC() *cobra.Command {
 		Short: "Remove what cleanroom sessions whose process is gone left behind",
 		Long: `gc removes the containers, networks and built images of cleanroom sessions
 whose owner process no longer runs on this machine (it was killed, or
-crashed). Sessions of live processes, sessions created on other hosts, and
-images built with keep = true are never touched. Every new environment does
-the same sweep when it starts.`,
+crashed), on the Docker engine when one answers, and the sandboxes, cgroups
+and state of the local backend's sessions when it can run here. Sessions of
+live processes, sessions created on other hosts, and images built with
+keep = true are never touched. Every new environment does the same sweep
+when it starts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			b, err := docker.New(ctx)
-			if err != nil {
-				return err
+			var swept int
+			var errList []error
+			sweep := func(b backend.Backend) {
+				defer b.Close()
+				rep, err := b.Sweep(ctx, owner.Alive)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: removed %d container(s), %d network(s), %d volume(s) and %d image(s) of %d dead session(s)\n",
+					b.Name(), len(rep.Containers), len(rep.Networks), len(rep.Volumes), len(rep.Images), len(rep.Sessions))
+				errList = append(errList, err)
+				swept++
 			}
-			defer b.Close()
-			rep, err := b.Sweep(ctx, owner.Alive)
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %d container(s), %d network(s), %d volume(s) and %d image(s) of %d dead session(s)\n",
-				len(rep.Containers), len(rep.Networks), len(rep.Volumes), len(rep.Images), len(rep.Sessions))
-			return err
+			d, derr := docker.New(ctx)
+			if derr == nil {
+				sweep(d)
+			}
+			l, lerr := local.New()
+			if lerr == nil {
+				sweep(l)
+			}
+			if swept == 0 {
+				return errors.Join(derr, lerr)
+			}
+			return errors.Join(errList...)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this long")

@@ -7,11 +7,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cleanroomhq/cleanroom/errs"
+	"github.com/cleanroomhq/cleanroom/internal/pick"
+	"github.com/cleanroomhq/cleanroom/runner"
 	"github.com/cleanroomhq/cleanroom/suite"
 )
 
 func newValidate() *cobra.Command {
-	return &cobra.Command{
+	var backendName string
+	cmd := &cobra.Command{
 		Use:   "validate [paths...]",
 		Short: "Check suite files without running anything",
 		Long: `validate loads the suites at the given paths (files, or directories searched
@@ -19,7 +22,8 @@ recursively for *.cleanroom.toml; default ".") and checks everything that can
 be checked before a container starts. Every problem of every file is printed,
 one per line as file:line:col: message, and the command exits 2; a clean run
 prints what it found and exits 0. Directories named testdata or starting
-with "." or "_" are skipped unless named on the command line.`,
+with "." or "_" are skipped unless named on the command line. With
+--backend docker or local, it also checks that the suites can run there.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := suite.Find(args...)
 			var problems errs.ValidationErrors
@@ -45,9 +49,18 @@ with "." or "_" are skipped unless named on the command line.`,
 				}
 				return &exitError{exitInvalid, fmt.Errorf("%s, %s", plural(len(files), "file"), plural(len(problems), "error"))}
 			}
-			_, problems, err = checkPolicies(suites)
+			proj, problems, err := checkPolicies(suites)
 			if err != nil {
 				return &exitError{exitInvalid, err}
+			}
+			switch backendName {
+			case "", pick.Auto:
+			case pick.Docker, pick.Local:
+				for _, s := range suites {
+					problems = append(problems, runner.CheckBackend(s, proj.Policy, backendName == pick.Docker)...)
+				}
+			default:
+				return usageError{fmt.Errorf("--backend: %w", pick.Check(backendName))}
 			}
 			if len(problems) > 0 {
 				for _, p := range problems {
@@ -64,6 +77,8 @@ with "." or "_" are skipped unless named on the command line.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&backendName, "backend", "", `also check that the suites can run on this backend: "docker" or "local"`)
+	return cmd
 }
 
 // plural says "1 file" or "2 files".

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -76,5 +77,23 @@ cleanroom: 0 files, 1 error
 				t.Errorf("stderr:\n%s\nwant:\n%s", stderr.String(), tt.stderr)
 			}
 		})
+	}
+}
+
+// TestValidateBackend: --backend checks that the suites can run there,
+// each problem at its position; without it nothing is said about backends.
+func TestValidateBackend(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "validate", "--backend", "local", "../../examples/build")
+	if code != exitInvalid {
+		t.Fatalf("validate --backend local of a build: exit %d, want %d\n%s%s", code, exitInvalid, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "build.cleanroom.toml:11:9: service \"web\": a build needs the Docker backend") {
+		t.Errorf("stderr %q: want the build's position and reason", stderr)
+	}
+	if code, stdout, stderr := runCLI(t, "validate", "--backend", "docker", "../../examples/build"); code != 0 {
+		t.Errorf("validate --backend docker of a build: exit %d, want 0\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI(t, "validate", "--backend", "bogus", "../../examples/build"); code != exitInvalid || !strings.Contains(stderr, `unknown backend "bogus"`) {
+		t.Errorf("validate --backend bogus: exit %d, stderr %q; want a usage error naming it", code, stderr)
 	}
 }
