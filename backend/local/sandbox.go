@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -220,7 +221,7 @@ func buildRoot(cfg sandboxConfig) error {
 			return err
 		}
 	}
-	for _, p := range sortedKeys(cfg.Tmpfs) {
+	for _, p := range slices.Sorted(maps.Keys(cfg.Tmpfs)) {
 		if err := mountAt(p, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpfsOptions(cfg.Tmpfs[p])); err != nil {
 			return err
 		}
@@ -229,7 +230,7 @@ func buildRoot(cfg sandboxConfig) error {
 		m  map[string]string
 		ro bool
 	}{{cfg.Binds, false}, {cfg.ROBinds, true}} {
-		for _, p := range sortedKeys(binds.m) {
+		for _, p := range slices.Sorted(maps.Keys(binds.m)) {
 			if err := bind(host(binds.m[p]), p, binds.ro); err != nil {
 				return err
 			}
@@ -402,15 +403,6 @@ func writeFileIfAbsent(path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // loopbackUp brings up lo in the init's network namespace. In the
