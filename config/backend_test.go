@@ -109,15 +109,15 @@ func TestBackendSettingErrors(t *testing.T) {
 		want, contains string
 	}{
 		{name: "unknown name in the file", file: "# project\nbackend = \"bogus\"\n",
-			want: `FILE: backend: unknown backend "bogus" ` + names},
+			want: `FILE:2:11: backend: unknown backend "bogus" ` + names},
 		{name: "names are lower case", file: `backend = "Docker"`,
-			want: `FILE: backend: unknown backend "Docker" ` + names},
+			want: `FILE:1:11: backend: unknown backend "Docker" ` + names},
 		{name: "unknown name in the environment", env: "podman",
 			want: `$CLEANROOM_BACKEND: unknown backend "podman" ` + names},
 		// The environment overrides the file, but a bad file is still an
 		// error: it is read first.
 		{name: "bad file under a good environment", file: `backend = "bogus"`, env: "local",
-			want: `FILE: backend: unknown backend "bogus" ` + names},
+			want: `FILE:1:11: backend: unknown backend "bogus" ` + names},
 		{name: "good file under a bad environment", file: `backend = "local"`, env: "bogus",
 			want: `$CLEANROOM_BACKEND: unknown backend "bogus" ` + names},
 		{name: "not a string", file: "\nbackend = 1\n", want: "FILE:2:11: ", contains: "integer"},

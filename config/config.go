@@ -118,18 +118,43 @@ func (p *Project) loadFile(path string) error {
 	}
 	if f.Backend != "" {
 		if err := checkBackend(f.Backend); err != nil {
-			return &errs.ValidationError{Pos: path, Field: "backend", Message: err.Error()}
+			return &errs.ValidationError{Pos: valuePos(path, b, "", "backend"), Field: "backend", Message: err.Error()}
 		}
 		p.Backend = f.Backend
 	}
 	if f.Docker.Pull != "" {
 		pol, err := ParsePull(f.Docker.Pull)
 		if err != nil {
-			return &errs.ValidationError{Pos: path, Field: "docker.pull", Message: err.Error()}
+			return &errs.ValidationError{Pos: valuePos(path, b, "docker", "pull"), Field: "docker.pull", Message: err.Error()}
 		}
 		p.Pull = pol
 	}
 	return nil
+}
+
+// valuePos finds where key's value is written in section ("" for the top
+// level) of a file that decoded without error, as "path:line:col"; just
+// path if it cannot tell (a dotted key, an inline table).
+func valuePos(path string, b []byte, section, key string) string {
+	current := ""
+	for i, line := range strings.Split(string(b), "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") {
+			current = strings.Trim(t, "[] \t")
+			continue
+		}
+		k, _, ok := strings.Cut(t, "=")
+		if !ok || current != section || strings.Trim(strings.TrimSpace(k), `"'`) != key {
+			continue
+		}
+		eq := strings.Index(line, "=")
+		col := eq + 1
+		for col < len(line) && (line[col] == ' ' || line[col] == '\t') {
+			col++
+		}
+		return fmt.Sprintf("%s:%d:%d", path, i+1, col+1)
+	}
+	return path
 }
 
 func checkBackend(name string) error {

@@ -251,7 +251,7 @@ func TestLoadErrorsArePositioned(t *testing.T) {
 		{
 			name:    "bad pull policy",
 			content: "[docker]\npull = \"sometimes\"\n",
-			wantPos: "FILE", wantMsg: `docker.pull: pull policy "sometimes"`,
+			wantPos: "FILE:2:8", wantMsg: `docker.pull: pull policy "sometimes"`,
 		},
 		{
 			name:    "bad image map variable",

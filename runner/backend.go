@@ -77,7 +77,9 @@ func CheckBackend(s *suite.Suite, project *suite.Policy, runsImages bool) errs.V
 	}
 	for _, sc := range s.Scenarios {
 		for _, st := range sc.Steps {
-			if e, ok := ps.steps[st]; ok && e.Network == policy.Bridge {
+			// Only a one-shot step runs a sandbox of its own; the others
+			// run in a service's, or none.
+			if e, ok := ps.steps[st]; ok && st.Image.IsSet() && e.Network == policy.Bridge {
 				add(st.Pos, "step %q: network \"bridge\" needs the Docker backend: the local backend has no network to the host", st.Name.Value)
 			}
 		}

@@ -258,7 +258,9 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 	cmd := &exec.Cmd{
 		Path:       self,
 		Args:       []string{"cleanroom-sandbox", spec.Name},
-		Env:        []string{initEnv + "=1", sessionEnv + "=" + s.id},
+		// One P: the init's Go runtime then runs few threads, and each
+		// counts against the sandbox's pids limit.
+		Env:        []string{initEnv + "=1", sessionEnv + "=" + s.id, "GOMAXPROCS=1"},
 		Stdout:     outW,
 		Stderr:     errW,
 		ExtraFiles: []*os.File{cfgR, lnFile, statusW}, // fds 3, 4, 5

@@ -207,9 +207,7 @@ func TestBackendValidationErrors(t *testing.T) {
 			config: "# project settings\nbackend = \"bogus\"\n",
 			args:   []string{"run", "../../examples/quickstart"},
 			code:   exitInvalid,
-			// The project file's own errors name the file and the key
-			// (config.Project.loadFile), not a line.
-			stderr: `FILE: backend: unknown backend "bogus" (want one of docker, local, auto)`,
+			stderr: `FILE:2:11: backend: unknown backend "bogus" (want one of docker, local, auto)`,
 		},
 		{
 			name:   "an unknown CLEANROOM_BACKEND",
@@ -339,14 +337,12 @@ var knownDifferences = map[string]struct{ why, docker, local string }{
 		why: "the digest covers the stderr above", // any two digests
 	},
 	// The local backend brings PostgreSQL's image entrypoint along as a file
-	// in /usr/local/bin; under a read-only root a directory that receives a
-	// file becomes a writable volume (policy.WithFiles), so the strict
-	// PostgreSQL sandbox has a writable /usr/local/bin that the container
-	// does not.
+	// in a directory of its own; under a read-only root a directory that
+	// receives a file becomes a writable volume (policy.WithFiles).
 	"locked-down / service db: policy volumes": {
-		why:    "the host form's entrypoint file makes /usr/local/bin a volume",
+		why:    "the host form's entrypoint file makes its own directory a volume",
 		docker: `["/docker-entrypoint-initdb.d"]`,
-		local:  `["/usr/local/bin","/docker-entrypoint-initdb.d"]`,
+		local:  `["/opt/cleanroom/postgres","/docker-entrypoint-initdb.d"]`,
 	},
 }
 

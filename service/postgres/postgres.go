@@ -168,6 +168,10 @@ func Spec(name string, opts ...Option) service.Spec {
 //go:embed docker-entrypoint.sh
 var entrypoint []byte
 
+// hostEntrypoint is where the local backend's PostgreSQL finds the
+// entrypoint.
+const hostEntrypoint = "/opt/cleanroom/postgres/docker-entrypoint.sh"
+
 // hostForm runs this machine's PostgreSQL (Debian's layout: server
 // programs in /usr/lib/postgresql/NN/bin, a postgres user) through the
 // same entrypoint as the image.
@@ -183,8 +187,10 @@ func hostForm() *service.Host {
 		service.Program{Name: "setpriv", Install: "util-linux"})
 	return &service.Host{
 		Require:    require,
-		Entrypoint: []string{"/usr/local/bin/docker-entrypoint.sh"},
-		Files:      []backend.File{{Path: "/usr/local/bin/docker-entrypoint.sh", Content: entrypoint, Mode: 0o755}},
+		// A directory of its own: under a read-only root, the directory a
+		// file is copied into becomes writable (policy.WithFiles).
+		Entrypoint: []string{hostEntrypoint},
+		Files:      []backend.File{{Path: hostEntrypoint, Content: entrypoint, Mode: 0o755}},
 		// The socket directory lives under /run, which a sandbox gets
 		// empty.
 		Tmpfs: map[string]string{"/var/run/postgresql": "rw,mode=3777"},
