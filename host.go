@@ -3,7 +3,6 @@ package cleanroom
 import (
 	"fmt"
 	"maps"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -78,17 +77,17 @@ func forHost(sp service.Spec) (service.Spec, string, error) {
 	return out, shown, nil
 }
 
-// findProgram looks for a program on this machine's PATH, then in the
-// program's own directories (the highest version first).
+// findProgram looks for a program where a sandbox finds programs, then in
+// the program's own directories (the highest version first).
 func findProgram(p service.Program) (string, error) {
-	if path, err := exec.LookPath(p.Name); err == nil {
+	if path, err := local.LookPath(p.Name, ""); err == nil {
 		return path, nil
 	}
 	var found []string
 	for _, glob := range p.Dirs {
 		dirs, _ := filepath.Glob(glob)
 		for _, d := range dirs {
-			if path, err := exec.LookPath(filepath.Join(d, p.Name)); err == nil {
+			if path, err := local.LookPath(filepath.Join(d, p.Name), ""); err == nil {
 				found = append(found, path)
 			}
 		}

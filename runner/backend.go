@@ -1,11 +1,12 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 
+	"github.com/cleanroomhq/cleanroom/backend/local"
 	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -88,13 +89,16 @@ func CheckBackend(s *suite.Suite, project *suite.Policy, runsImages bool) errs.V
 }
 
 // hostProgram checks that a command's program is installed on this
-// machine. A templated name is known only when the step runs.
+// machine where a sandbox finds it. A templated name is known only when
+// the step runs.
 func hostProgram(name string) error {
 	if name == "" || strings.Contains(name, "{{") {
 		return nil
 	}
-	if _, err := exec.LookPath(name); err != nil {
+	if _, err := local.LookPath(name, ""); errors.Is(err, local.ErrNotFound) {
 		return fmt.Errorf("program %q is not installed on this machine", name)
+	} else if err != nil {
+		return fmt.Errorf("program %q cannot run in a sandbox: %v", name, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net"
@@ -295,18 +296,32 @@ func replyErr(err error) reply {
 	return reply{}
 }
 
+// readFile reads a regular file of the container. What the container put
+// at the path is not trusted: a FIFO would block the init (hence the
+// non-blocking open), a device or a file growing without end would fill
+// it (hence the type check on what was opened, and the limit).
 func readFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
-	if st.Size() > maxFrame/2 {
-		return nil, fmt.Errorf("%s: %d bytes is more than can be copied (%d)", path, st.Size(), maxFrame/2)
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
 	}
-	return os.ReadFile(path)
+	const limit = maxFrame / 2
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("%s: more than the %d bytes that can be copied", path, limit)
+	}
+	return b, nil
 }
 
 // exec runs a command and streams its output. The runner ends it early by

@@ -93,20 +93,23 @@ func (t *cgroupTree) create(rel string, p policy.Policy) (*cgroup, error) {
 }
 
 // enableV2 turns on the memory, cpu and pids controllers for the children
-// of every level from base down to rel's parent.
+// of every level from base down to rel's parent, the parent included: a
+// controller's files exist in a cgroup only if its parent enabled it.
 func enableV2(base, rel string) error {
 	dir := base
 	parts := strings.Split(rel, "/")
-	for _, part := range parts[:len(parts)-1] {
+	for i := 0; ; i++ {
 		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +cpu +pids"), 0); err != nil {
 			return fmt.Errorf("enabling cgroup controllers in %s (a cgroup v2 hierarchy must be delegated to cleanroom): %w", dir, err)
 		}
-		dir = filepath.Join(dir, part)
+		if i == len(parts)-1 {
+			return nil
+		}
+		dir = filepath.Join(dir, parts[i])
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 func (cg *cgroup) write(controller, file, value string) error {

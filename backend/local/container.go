@@ -29,8 +29,9 @@ type container struct {
 	cg   *cgroup
 	logs *logBuffer
 
-	pid    int           // the init process, on the host
-	exited chan struct{} // closed once the init process has exited
+	pid     int           // the init process, on the host
+	started chan struct{} // closed once Start is done with it, in success or not
+	exited  chan struct{} // closed once the init process has exited
 
 	mu         sync.Mutex
 	exitCode   int
@@ -190,6 +191,8 @@ func (c *container) Exec(ctx context.Context, spec backend.ExecSpec) (backend.Ex
 		killErr = o.err
 	case <-time.After(10 * time.Second):
 		killErr = errors.New("no answer to the kill within 10s")
+		conn.Close()
+		<-ended // the reader stops writing into the buffers
 	}
 	limit := spec.Timeout
 	if cause != nil {
@@ -259,6 +262,9 @@ func (c *container) Stop(ctx context.Context, grace time.Duration) error {
 func (c *container) kill() error { return c.Stop(context.Background(), 0) }
 
 func (c *container) Remove(ctx context.Context) error {
+	// A container still starting (a Close racing a Start) is removed once
+	// its start is over, so that nothing it makes is left behind.
+	<-c.started
 	c.mu.Lock()
 	if c.removed {
 		c.mu.Unlock()
@@ -288,6 +294,7 @@ func (c *container) Remove(ctx context.Context) error {
 		}
 	}
 	c.s.mu.Unlock()
+	_ = c.s.writeHosts() // the name is gone; a failure here removes nothing less
 	if err := errors.Join(errList...); err != nil {
 		return &errs.BackendError{Backend: Name, Op: "remove", Target: c.name, Err: err}
 	}

@@ -1,88 +1,82 @@
 package local
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
 )
 
-// netns is a session's private network namespace: loopback only. It lives
-// as long as its file is open or a process is in it, so a dead runner
-// leaves none behind once its sandboxes are gone.
+// netns is a session's private network namespace: loopback only.
 //
-// Go cannot move a process into a namespace, but it can move one thread.
-// Code that must run inside (starting a sandbox, whose fork inherits the
-// thread's namespace; dialing, whose socket is created in it) runs on a
-// locked thread that enters the namespace and leaves it afterwards. A
-// thread that cannot leave stays locked, so the runtime ends it with its
-// goroutine instead of reusing it.
+// Go cannot move a process into a namespace, but it can move one thread:
+// each session has a thread of its own, locked inside its namespace for
+// the session's life, and everything that must happen inside runs there —
+// starting a sandbox (a fork inherits the forking thread's namespace), and
+// dialing or listening (a socket belongs to the namespace it is made in).
+// That one thread also makes the sandboxes' parent-death signal safe: the
+// kernel sends it when the *thread* that forked a process exits, and this
+// one exits only when the session closes, after its sandboxes are gone.
 type netns struct {
-	f *os.File
+	work chan func()
+	done chan struct{}
 }
 
-// newNetns creates a network namespace with lo up.
+// errNetnsClosed is returned for work sent after Close.
+var errNetnsClosed = errors.New("the session's network namespace is closed")
+
+// newNetns creates a network namespace with lo up, and its thread.
 func newNetns() (*netns, error) {
-	var ns *netns
-	err := onThread(nil, func() error {
+	n := &netns{work: make(chan func()), done: make(chan struct{})}
+	ready := make(chan error, 1)
+	go func() {
+		// Never unlocked: when this goroutine returns, the runtime ends
+		// the thread with it rather than reuse it outside the namespace.
+		runtime.LockOSThread()
+		defer close(n.done)
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("creating a network namespace: %w", err)
-		}
-		f, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			return err
+			ready <- fmt.Errorf("creating a network namespace: %w", err)
+			return
 		}
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			f.Close()
-			return err
+			ready <- err
+			return
 		}
-		defer unix.Close(fd)
-		if err := setLinkUp(fd, "lo"); err != nil {
-			f.Close()
-			return fmt.Errorf("bringing up lo: %w", err)
+		err = setLinkUp(fd, "lo")
+		unix.Close(fd)
+		if err != nil {
+			ready <- fmt.Errorf("bringing up lo: %w", err)
+			return
 		}
-		ns = &netns{f: f}
-		return nil
-	})
-	return ns, err
+		ready <- nil
+		for fn := range n.work {
+			fn()
+		}
+	}()
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
-// do runs fn on a thread inside the namespace.
-func (n *netns) do(fn func() error) error { return onThread(n, fn) }
+// do runs fn on the namespace's thread and returns its error.
+func (n *netns) do(fn func() error) (err error) {
+	ran := make(chan struct{})
+	select {
+	case n.work <- func() { defer close(ran); err = fn() }:
+	case <-n.done:
+		return errNetnsClosed
+	}
+	<-ran
+	return err
+}
 
-func (n *netns) Close() error { return n.f.Close() }
-
-// onThread runs fn on a locked OS thread, inside n (nil: fn creates its own
-// namespace), and returns the thread to the namespace it came from.
-func onThread(n *netns, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		home, err := os.Open(self)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer home.Close()
-		if n != nil {
-			if err := unix.Setns(int(n.f.Fd()), unix.CLONE_NEWNET); err != nil {
-				runtime.UnlockOSThread()
-				done <- fmt.Errorf("entering the session's network namespace: %w", err)
-				return
-			}
-		}
-		err = fn()
-		if serr := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); serr != nil {
-			// Left locked on purpose: the thread dies with this goroutine.
-			done <- fmt.Errorf("leaving the session's network namespace: %w", serr)
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return <-done
+// Close ends the namespace's thread; the namespace goes once no process is
+// left in it.
+func (n *netns) Close() error {
+	close(n.work)
+	<-n.done
+	return nil
 }

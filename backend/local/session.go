@@ -33,6 +33,8 @@ type session struct {
 	dir    string
 	ns     *netns
 
+	hostsMu sync.Mutex // orders rewrites of the hosts file
+
 	mu         sync.Mutex
 	containers map[string]*container // by ID
 	ports      map[int]string        // port → ID of the container that declared it
@@ -77,7 +79,8 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 		return fail(err)
 	}
 
-	c := &container{s: s, id: newID(spec.Name), name: spec.Name, spec: spec, exited: make(chan struct{}), logs: newLogBuffer()}
+	c := &container{s: s, id: newID(spec.Name), name: spec.Name, spec: spec,
+		started: make(chan struct{}), exited: make(chan struct{}), logs: newLogBuffer()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -95,7 +98,10 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 	s.containers[c.id] = c
 	s.mu.Unlock()
 
-	if err := c.start(ctx, argv, files, keep); err != nil {
+	err = c.start(ctx, argv, files, keep)
+	// A Close that came meanwhile waited for this before removing it.
+	close(c.started)
+	if err != nil {
 		_ = c.Remove(context.WithoutCancel(ctx))
 		return fail(err)
 	}
@@ -110,6 +116,8 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 // /etc/hosts, with every container's name on loopback. It is written in
 // place: the sandboxes' bind mounts hold its inode.
 func (s *session) writeHosts() error {
+	s.hostsMu.Lock()
+	defer s.hostsMu.Unlock()
 	s.mu.Lock()
 	names := []string{"localhost"}
 	for _, c := range s.containers {
@@ -122,11 +130,15 @@ func (s *session) writeHosts() error {
 	slices.Sort(names)
 	names = slices.Compact(names)
 	content := "127.0.0.1\t" + strings.Join(names, " ") + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	f, err := os.OpenFile(filepath.Join(s.dir, "hosts"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(filepath.Join(s.dir, "hosts"), os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(content)
+	// Over the old content, then cut: a reader never sees an empty file.
+	_, err = f.WriteAt([]byte(content), 0)
+	if err == nil {
+		err = f.Truncate(int64(len(content)))
+	}
 	return errors.Join(err, f.Close())
 }
 
@@ -251,13 +263,10 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 	}
 	c.cg = cg
 
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	cmd := &exec.Cmd{
-		Path:       self,
-		Args:       []string{"cleanroom-sandbox", spec.Name},
+		// Still this binary if it was replaced or deleted since it started.
+		Path: "/proc/self/exe",
+		Args: []string{"cleanroom-sandbox", spec.Name},
 		// One P: the init's Go runtime then runs few threads, and each
 		// counts against the sandbox's pids limit.
 		Env:        []string{initEnv + "=1", sessionEnv + "=" + s.id, "GOMAXPROCS=1"},
@@ -266,19 +275,21 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		ExtraFiles: []*os.File{cfgR, lnFile, statusW}, // fds 3, 4, 5
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
-			// The sandbox dies with the runner, even on SIGKILL; with it
-			// dies everything in its PID namespace.
+			// The sandbox dies with the runner, even on SIGKILL (the
+			// session's thread forks it: see netns); with it dies
+			// everything in its PID namespace.
 			Pdeathsig: syscall.SIGKILL,
+			// A process group of its own: a terminal's Ctrl-C is the
+			// runner's to handle, not every service's.
+			Setpgid: true,
 		},
 	}
 	if spec.Policy.Network == policy.None {
 		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
-		err = cmd.Start()
 	} else {
 		c.ns = s.ns
-		err = s.ns.do(cmd.Start)
 	}
-	if err != nil {
+	if err := s.ns.do(cmd.Start); err != nil {
 		return fmt.Errorf("starting the sandbox: %w", err)
 	}
 	c.pid = cmd.Process.Pid
@@ -429,9 +440,12 @@ func dialIn(ctx context.Context, ns *netns, network, address string) (net.Conn, 
 	if ns == nil {
 		return nil, errors.New("the container has no network")
 	}
-	_, port, err := net.SplitHostPort(address)
+	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, err
+	}
+	if ip := net.ParseIP(host); (ip != nil && !ip.IsLoopback()) || strings.Contains(host, ".") && ip == nil {
+		return nil, fmt.Errorf("%s is outside the environment: the local backend's network has only loopback (its services are 127.0.0.1, or their names)", host)
 	}
 	// Every name of the session is loopback; resolving here, rather than
 	// with the host's resolver, keeps the dial on this thread.
