@@ -28,7 +28,9 @@ import (
 //     host's root directory and whose upper layer is a tmpfs, so writes never
 //     reach the host; empty tmpfs over /tmp, /run, /root, /home and the
 //     other places the host keeps its own state; /proc of the new PID
-//     namespace; the declared tmpfs, binds and files; read-only if asked;
+//     namespace, with the machine-wide parts of /proc and /sys read-only
+//     or masked; no device node opening outside /dev; the declared tmpfs,
+//     binds and files; read-only if asked, empty directories included;
 //  3. pivots into it, sets the host name, starts the main process;
 //  4. reports "ok" (or why it failed) on fd 5;
 //  5. as PID 1, reaps orphans, forwards signals to the main process, serves
@@ -191,7 +193,10 @@ func buildRoot(cfg sandboxConfig) error {
 		}
 	}
 	opts := "lowerdir=/,upperdir=" + upper + ",workdir=" + work
-	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
+	// nodev: root may make device nodes (MKNOD is an engine's default
+	// capability), but none opens on the root file system; an engine's
+	// device cgroup does it there. /dev gets its devices by binds.
+	if err := unix.Mount("overlay", root, "overlay", unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("mounting an overlay of the host's root (the local backend needs overlayfs): %w", err)
 	}
 	if err := os.Mkdir(root+oldRoot, 0o700); err != nil {
@@ -216,9 +221,17 @@ func buildRoot(cfg sandboxConfig) error {
 	if err := makeDev(host("/dev")); err != nil {
 		return err
 	}
+	if err := protectKernel(); err != nil {
+		return err
+	}
+	var empty []string // the directories hide covered with a tmpfs
 	for _, h := range append(hidden, cfg.Hide...) {
-		if err := hide(h); err != nil {
+		dir, err := hide(h)
+		if err != nil {
 			return err
+		}
+		if dir {
+			empty = append(empty, h)
 		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(cfg.Tmpfs)) {
@@ -232,6 +245,9 @@ func buildRoot(cfg sandboxConfig) error {
 	}{{cfg.Binds, false}, {cfg.ROBinds, true}} {
 		for _, p := range slices.Sorted(maps.Keys(binds.m)) {
 			if err := bind(host(binds.m[p]), p, binds.ro); err != nil {
+				return err
+			}
+			if err := noDev(p, binds.ro); err != nil {
 				return err
 			}
 		}
@@ -261,8 +277,96 @@ func buildRoot(cfg sandboxConfig) error {
 		return err
 	}
 	if cfg.ReadOnly {
-		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
 			return fmt.Errorf("making the root read-only: %w", err)
+		}
+		if err := readOnlyEmpty(empty, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readOnlyEmpty makes the empty directories of a read-only root read-only
+// too: each is a tmpfs of its own, which the remount of / leaves writable,
+// where in an image they are part of the root. A directory the policy
+// mounts something at or above (a tmpfs, a bind, a writable path) is
+// covered by that mount, which stays as the policy has it.
+func readOnlyEmpty(dirs []string, cfg sandboxConfig) error {
+	var mounts []string
+	for _, m := range []map[string]string{cfg.Tmpfs, cfg.Binds, cfg.ROBinds} {
+		for p := range m {
+			mounts = append(mounts, resolved(p))
+		}
+	}
+	for _, p := range cfg.Writable {
+		mounts = append(mounts, resolved(p))
+	}
+	for _, d := range dirs {
+		rd := resolved(d)
+		if slices.ContainsFunc(mounts, func(m string) bool { return rd == m || strings.HasPrefix(rd, m+"/") }) {
+			continue
+		}
+		// A bind remount sets all of the mount's flags: hide's are kept.
+		if err := unix.Mount("", d, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("making %s read-only: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// resolved is p with its symbolic links resolved in the container, as a
+// mount at p resolves them.
+func resolved(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
+// The parts of /proc and /sys that are the machine's kernel rather than the
+// sandbox's, which an engine (runc's defaults) makes read-only or masks.
+// The sandbox's /proc is its PID namespace's, but /proc/sys still sets the
+// whole machine's kernel, and root writes it whatever its capabilities: a
+// sandbox could set kernel.core_pattern to a program of its own, which the
+// kernel then runs as the machine's root.
+var (
+	kernelReadOnly = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+	kernelMasked   = []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+		"/sys/firmware", "/sys/devices/virtual/powercap"}
+)
+
+// protectKernel binds kernelReadOnly onto themselves read-only and covers
+// kernelMasked: a directory with an empty read-only tmpfs, a file with
+// /dev/null. A path this kernel does not have needs neither.
+func protectKernel() error {
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	for _, p := range kernelReadOnly {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding %s: %w", p, err)
+		}
+		if err := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|flags, ""); err != nil {
+			return fmt.Errorf("making %s read-only: %w", p, err)
+		}
+	}
+	for _, p := range kernelMasked {
+		st, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			continue
+		case err != nil:
+			return err
+		case st.IsDir():
+			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|flags, "size=0")
+		default:
+			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
 		}
 	}
 	return nil
@@ -271,7 +375,8 @@ func buildRoot(cfg sandboxConfig) error {
 // makeDev gives the container a /dev of its own, as an engine does: the
 // harmless character devices of the host, a pts and shm, and no disks.
 func makeDev(hostDev string) error {
-	if err := mountAt("/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+	// nodev as well: the devices below are binds, mounts of their own.
+	if err := mountAt("/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return err
 	}
 	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
@@ -336,21 +441,35 @@ func bindFlags(src, target string, ro, recursive bool) error {
 	return nil
 }
 
-// hide covers a host directory with an empty tmpfs, or a host file with
-// /dev/null; what does not exist needs no hiding.
-func hide(target string) error {
+// noDev remounts the bind at target so that no device node opens through
+// it (read-only too if ro): a node made in a bound host directory must not
+// reach the host's devices. A bind remount sets all of the mount's flags.
+func noDev(target string, ro bool) error {
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_NODEV)
+	if ro {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("", target, "", flags, ""); err != nil {
+		return fmt.Errorf("remounting %s without devices: %w", target, err)
+	}
+	return nil
+}
+
+// hide covers a host directory with an empty tmpfs (and says so: dir), or
+// a host file with /dev/null; what does not exist needs no hiding.
+func hide(target string) (dir bool, err error) {
 	st, err := os.Lstat(target)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil
+		return false, nil
 	case err != nil:
-		return err
+		return false, err
 	case st.IsDir():
-		return mountAt(target, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
+		return true, mountAt(target, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
 	case st.Mode()&os.ModeSymlink != 0:
-		return nil // its target is hidden, or not the host's state
+		return false, nil // its target is hidden, or not the host's state
 	default:
-		return unix.Mount("/dev/null", target, "", unix.MS_BIND, "")
+		return false, unix.Mount("/dev/null", target, "", unix.MS_BIND, "")
 	}
 }
 
