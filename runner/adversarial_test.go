@@ -84,12 +84,15 @@ policy = { %s }
 `, image, strings.Join(q, ", "), pol)
 }
 
-func TestAdversarialForkBomb(t *testing.T) {
-	t.Parallel()
-	// The sleeps' output goes nowhere, so the exec ends when the shell
-	// does rather than when the last sleep lets go of its output.
-	suiteWith := func(pol string) string {
-		return fmt.Sprintf(`
+// The suites and commands of the attacks below are shared with the local
+// backend's rows (adversarial_local_test.go).
+
+// forkBombSuite starts 100 background processes in a service under the
+// service policy pol. The sleeps' output goes nowhere, so the exec ends
+// when the shell does rather than when the last sleep lets go of its
+// output.
+func forkBombSuite(pol string) string {
+	return fmt.Sprintf(`
 [services.box]
 type = "generic"
 image = "busybox"
@@ -104,7 +107,11 @@ name = "bomb"
 service = "box"
 exec = ["sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done; echo procs=$(ls /proc | grep -c '^[0-9]')"]
 `, pol)
-	}
+}
+
+func TestAdversarialForkBomb(t *testing.T) {
+	t.Parallel()
+	suiteWith := forkBombSuite
 	t.Run("stopped by pids", func(t *testing.T) {
 		t.Parallel()
 		st := only(t, runText(t, "fork-on", suiteWith(`pids = 32`)))
@@ -127,9 +134,32 @@ exec = ["sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 30 >/dev/null 2>&1 & i=
 	})
 }
 
+// memoryHog allocates 200 MiB.
+var memoryHog = []string{"perl", "-e", `$x = "a" x (200*1024*1024); print "allocated\n"`}
+
+// memoryHogSuite allocates 200 MiB in a service under the service policy
+// pol.
+func memoryHogSuite(pol string) string {
+	return fmt.Sprintf(`
+[services.web]
+type = "generic"
+image = "postgres:15"
+command = ["sleep", "3600"]
+policy = { %s }
+
+[[scenario]]
+name = "attack"
+
+[[scenario.step]]
+name = "load"
+service = "web"
+exec = ["perl", "-e", '$x = "a" x (200*1024*1024); print "allocated\n"']
+`, pol)
+}
+
 func TestAdversarialMemoryHog(t *testing.T) {
 	t.Parallel()
-	hog := []string{"perl", "-e", `$x = "a" x (200*1024*1024); print "allocated\n"`}
+	hog := memoryHog
 	t.Run("one-shot stopped by memory", func(t *testing.T) {
 		t.Parallel()
 		st := only(t, runText(t, "hog-on", oneShot("postgres:15", `memory = "64MiB"`, hog...)))
@@ -145,23 +175,7 @@ func TestAdversarialMemoryHog(t *testing.T) {
 			t.Fatalf("status %s, stdout %q, error %q: want the allocation to succeed", st.Status, stdout, st.Error)
 		}
 	})
-	service := func(pol string) string {
-		return fmt.Sprintf(`
-[services.web]
-type = "generic"
-image = "postgres:15"
-command = ["sleep", "3600"]
-policy = { %s }
-
-[[scenario]]
-name = "attack"
-
-[[scenario.step]]
-name = "load"
-service = "web"
-exec = ["perl", "-e", '$x = "a" x (200*1024*1024); print "allocated\n"']
-`, pol)
-	}
+	service := memoryHogSuite
 	t.Run("service stopped by memory", func(t *testing.T) {
 		t.Parallel()
 		st := only(t, runText(t, "svc-hog-on", service(`memory = "64MiB"`)))
@@ -183,9 +197,12 @@ exec = ["perl", "-e", '$x = "a" x (200*1024*1024); print "allocated\n"']
 	})
 }
 
+// writeRoot writes /pwned in the root file system.
+var writeRoot = []string{"sh", "-c", "echo pwned > /pwned && cat /pwned"}
+
 func TestAdversarialReadOnlyRootfs(t *testing.T) {
 	t.Parallel()
-	write := []string{"sh", "-c", "echo pwned > /pwned && cat /pwned"}
+	write := writeRoot
 	t.Run("stopped by read_only_rootfs", func(t *testing.T) {
 		t.Parallel()
 		st := only(t, runText(t, "ro-on", oneShot("busybox", `read_only_rootfs = true`, write...)))
@@ -310,9 +327,13 @@ func containerIP(t *testing.T, id string, net policy.Network) string {
 	return ""
 }
 
+// readPrivileges shows a process's capabilities, seccomp mode and
+// no_new_privs.
+var readPrivileges = []string{"grep", "-E", "^(CapEff|Seccomp|NoNewPrivs):", "/proc/self/status"}
+
 func TestAdversarialCapabilities(t *testing.T) {
 	t.Parallel()
-	caps := []string{"grep", "-E", "^(CapEff|Seccomp|NoNewPrivs):", "/proc/self/status"}
+	caps := readPrivileges
 	t.Run("strict drops all", func(t *testing.T) {
 		t.Parallel()
 		st := only(t, runText(t, "caps-on", oneShot("busybox", `preset = "strict"`, caps...)))
@@ -332,10 +353,10 @@ func TestAdversarialCapabilities(t *testing.T) {
 	})
 }
 
-func TestAdversarialTimeoutLeavesNothing(t *testing.T) {
-	t.Parallel()
-	suiteWith := func(pol string) string {
-		return fmt.Sprintf(`
+// timeoutSuite runs a step whose child outlives it under the step policy
+// pol, then lists the service's processes.
+func timeoutSuite(pol string) string {
+	return fmt.Sprintf(`
 [services.box]
 type = "generic"
 image = "busybox"
@@ -356,7 +377,11 @@ name = "ps"
 service = "box"
 exec = ["ps"]
 `, pol)
-	}
+}
+
+func TestAdversarialTimeoutLeavesNothing(t *testing.T) {
+	t.Parallel()
+	suiteWith := timeoutSuite
 	t.Run("stopped by step_timeout", func(t *testing.T) {
 		t.Parallel()
 		s := runText(t, "timeout-on", suiteWith(`step_timeout = "1s"`))
@@ -385,10 +410,10 @@ exec = ["ps"]
 	})
 }
 
-func TestAdversarialServiceCrash(t *testing.T) {
-	t.Parallel()
-	suiteWith := func(restart string) string {
-		return fmt.Sprintf(`
+// crashSuite crashes a service (restart settings: restart) from a step;
+// a second scenario uses it.
+func crashSuite(restart string) string {
+	return fmt.Sprintf(`
 [services.web]
 type = "generic"
 image = "busybox"
@@ -412,7 +437,11 @@ name = "alive"
 service = "web"
 exec = ["echo", "alive"]
 `, restart)
-	}
+}
+
+func TestAdversarialServiceCrash(t *testing.T) {
+	t.Parallel()
+	suiteWith := crashSuite
 	check := func(t *testing.T, s *report.Suite) *report.Scenario {
 		t.Helper()
 		crash := s.Scenarios[0].Steps[0]
@@ -454,10 +483,10 @@ func containsAny(list []string, sub string) bool {
 // A service whose process lives on but stops answering its wait check is
 // unhealthy: found before the next scenario, which it fails naming the
 // service, unless restart = "on-failure" brings it back.
-func TestServiceUnhealthy(t *testing.T) {
-	t.Parallel()
-	suiteWith := func(restart string) string {
-		return fmt.Sprintf(`
+// unhealthySuite stops a service's server while its process lives on
+// (restart settings: restart); a second scenario asks it for a page.
+func unhealthySuite(restart string) string {
+	return fmt.Sprintf(`
 [services.web]
 type = "generic"
 image = "busybox"
@@ -482,7 +511,11 @@ name = "page"
 http = { service = "web", path = "/" }
 expect = { status = 200, body = "ok\n" }
 `, restart)
-	}
+}
+
+func TestServiceUnhealthy(t *testing.T) {
+	t.Parallel()
+	suiteWith := unhealthySuite
 	t.Run("restarted on failure", func(t *testing.T) {
 		t.Parallel()
 		s := runText(t, "unhealthy-on", suiteWith("restart = \"on-failure\"\nmax_restarts = 1"))
@@ -507,10 +540,10 @@ expect = { status = 200, body = "ok\n" }
 
 // Thresholds fail a step that stayed within the limits but used more than
 // the suite allows, with a resource error naming what and where.
-func TestThresholds(t *testing.T) {
-	t.Parallel()
-	suiteWith := func(pol string) string {
-		return fmt.Sprintf(`
+// thresholdsSuite allocates 96 MiB and spins the CPU in a service, under
+// the step policies pol gives as "allocate's|spin's".
+func thresholdsSuite(pol string) string {
+	return fmt.Sprintf(`
 [services.box]
 type = "generic"
 image = "postgres:15"
@@ -532,7 +565,11 @@ service = "box"
 exec = ["perl", "-e", '$i = 0; $i++ while $i < 60_000_000; print "done\n"']
 policy = { %s }
 `, strings.Split(pol, "|")[0], strings.Split(pol, "|")[1])
-	}
+}
+
+func TestThresholds(t *testing.T) {
+	t.Parallel()
+	suiteWith := thresholdsSuite
 	t.Run("exceeded", func(t *testing.T) {
 		t.Parallel()
 		s := runText(t, "thresholds-on", suiteWith(`max_memory = "32MiB"|max_cpu_seconds = 0.2`))
