@@ -186,7 +186,7 @@ func hostForm() *service.Host {
 		service.Program{Name: "bash", Install: "bash"},
 		service.Program{Name: "setpriv", Install: "util-linux"})
 	return &service.Host{
-		Require:    require,
+		Require: require,
 		// A directory of its own: under a read-only root, the directory a
 		// file is copied into becomes writable (policy.WithFiles).
 		Entrypoint: []string{hostEntrypoint},
