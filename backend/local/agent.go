@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,8 @@ import (
 // started that process. Processes are started through it (start) so that a
 // child that exits at once cannot be reaped before anyone waits for it.
 type reaper struct {
+	pl      *placement // where processes go in the cgroup tree; nil: nowhere
+	execs   atomic.Int64
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
 	early   map[int]syscall.WaitStatus // reaped before start registered them
@@ -35,10 +38,11 @@ type reaper struct {
 }
 
 type spawnRequest struct {
-	p     process
-	files [3]*os.File
-	group bool // a process group of its own (execs, so that a kill finds its tree)
-	reply chan spawnResult
+	p      process
+	files  [3]*os.File
+	group  bool   // a process group of its own (execs, so that a kill finds its tree)
+	cgroup string // the child of the container's cgroup it is born in
+	reply  chan spawnResult
 }
 
 type spawnResult struct {
@@ -47,8 +51,8 @@ type spawnResult struct {
 	err  error
 }
 
-func newReaper() *reaper {
-	return &reaper{waiting: map[int]chan syscall.WaitStatus{}, early: map[int]syscall.WaitStatus{}}
+func newReaper(pl *placement) *reaper {
+	return &reaper{pl: pl, waiting: map[int]chan syscall.WaitStatus{}, early: map[int]syscall.WaitStatus{}}
 }
 
 func (r *reaper) loop() {
@@ -113,13 +117,14 @@ func (r *reaper) startSpawner(keep map[uintptr]bool, noNewPrivs bool) error {
 	return <-ready
 }
 
-// start starts a process in the container; done delivers its exit status.
-func (r *reaper) start(p process, files [3]*os.File, group bool) (pid int, done <-chan syscall.WaitStatus, err error) {
+// start starts a process in the container, in child cgroup of the
+// container's cgroup; done delivers its exit status.
+func (r *reaper) start(p process, files [3]*os.File, group bool, cgroup string) (pid int, done <-chan syscall.WaitStatus, err error) {
 	if r.spawn == nil {
 		return 0, nil, errors.New("the container's process spawner is not running")
 	}
 	reply := make(chan spawnResult, 1)
-	r.spawn <- spawnRequest{p: p, files: files, group: group, reply: reply}
+	r.spawn <- spawnRequest{p: p, files: files, group: group, cgroup: cgroup, reply: reply}
 	res := <-reply
 	return res.pid, res.done, res.err
 }
@@ -157,6 +162,16 @@ func (r *reaper) forkExec(req spawnRequest) (int, <-chan syscall.WaitStatus, err
 		Env:   env,
 		Files: fds,
 		Sys:   &syscall.SysProcAttr{Credential: cred, Setpgid: req.group},
+	}
+	if r.pl.enabled() {
+		fd, leave, err := r.pl.enter(req.cgroup)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer leave()
+		if fd >= 0 {
+			attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, fd
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -362,7 +377,8 @@ func (a *agent) exec(conn net.Conn, req request) {
 		sendReply(reply{Err: err.Error()})
 		return
 	}
-	pid, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true)
+	cgroup := fmt.Sprintf("exec-%d", a.reaper.execs.Add(1))
+	pid, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
 	stdin.Close()
 	outW.Close()
 	errW.Close()
@@ -419,8 +435,18 @@ func (a *agent) exec(conn net.Conn, req request) {
 	case ws = <-done:
 	case <-killed:
 		wasKilled = true
-		killTree(pid)
+		if a.reaper.pl.enabled() {
+			// Everything the command started, detached or not.
+			a.reaper.pl.kill(cgroup)
+		} else {
+			killTree(pid)
+		}
 		ws = <-done
+	}
+	if !wasKilled && a.reaper.pl.enabled() {
+		// Empty unless the command left processes running, which stay
+		// (as on an engine) until the container goes.
+		defer a.reaper.pl.remove(cgroup)
 	}
 	// A background child may hold the pipes open; once the command itself
 	// has exited, its output is what is already written.

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,13 +71,19 @@ type cgroup struct {
 	dirs map[string]string // controller ("" on v2) → absolute directory
 }
 
-// create makes the container's cgroup rel ("cleanroom/<session>/<id>") and
-// sets the policy's limits on it.
-func (t *cgroupTree) create(rel string, p policy.Policy) (*cgroup, error) {
+// create makes the cgroup rel ("cleanroom/<session>/<id>") and sets the
+// policy's limits on it. With parent, its processes live in children of
+// their own, for which cgroup v2 must enable the controllers.
+func (t *cgroupTree) create(rel string, p policy.Policy, parent bool) (*cgroup, error) {
 	cg := &cgroup{v2: t.v2, dirs: map[string]string{}}
 	for c, base := range t.bases {
 		if t.v2 {
-			if err := enableV2(base, rel); err != nil {
+			// enableV2 enables down to the parent of its last part.
+			through := rel
+			if parent {
+				through = filepath.Join(rel, "child")
+			}
+			if err := enableV2(base, through); err != nil {
 				return nil, err
 			}
 		}
@@ -218,14 +226,67 @@ func killAll(dir string) {
 	}
 }
 
-// remove deletes the cgroup once its processes are gone (the kernel frees
-// a cgroup a moment after its last process is reaped).
+// childEvents counts, over the cgroup's children ("main", "exec-N"), the
+// forks the pids limit refused and the processes the OOM killer killed. On
+// cgroup v1 the kernel counts both where the process was, not where the
+// limit is (the container's cgroup, whose own counts cgroupfs reads); on
+// v2 the container's counts include its children's already.
+func (cg *cgroup) childEvents() (forkRefusals, oomKills uint64) {
+	if cg.v2 {
+		return 0, 0
+	}
+	sum := func(controller, file, key string) uint64 {
+		dir := cg.dirs[controller]
+		entries, _ := os.ReadDir(dir)
+		var n uint64
+		for _, e := range entries {
+			if e.IsDir() {
+				b, _ := os.ReadFile(filepath.Join(dir, e.Name(), file))
+				n += eventCount(string(b), key)
+			}
+		}
+		return n
+	}
+	return sum("pids", "pids.events", "max"), sum("memory", "memory.oom_control", "oom_kill")
+}
+
+// eventCount reads key from a flat keyed file ("key value" lines).
+func eventCount(content, key string) uint64 {
+	for line := range strings.Lines(content) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+" "); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// paths lists its directories, one per controller.
+func (cg *cgroup) paths() []string {
+	return slices.Sorted(maps.Values(cg.dirs))
+}
+
+// remove deletes the cgroup and its children once their processes are
+// gone (the kernel frees a cgroup a moment after its last process is
+// reaped), killing what is left.
 func (cg *cgroup) remove() error {
 	var errs []error
 	for _, dir := range cg.dirs {
-		errs = append(errs, rmdirWait(dir))
+		errs = append(errs, rmdirTree(dir))
 	}
 	return errors.Join(errs...)
+}
+
+// rmdirTree removes a cgroup directory, its children first.
+func rmdirTree(dir string) error {
+	entries, _ := os.ReadDir(dir)
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() {
+			errs = append(errs, rmdirTree(filepath.Join(dir, e.Name())))
+		}
+	}
+	return errors.Join(append(errs, rmdirWait(dir))...)
 }
 
 func rmdirWait(dir string) error {
@@ -267,13 +328,7 @@ func (t *cgroupTree) sessionDirs(session string) []string {
 func (t *cgroupTree) removeSession(session string) error {
 	var errs []error
 	for _, dir := range t.sessionDirs(session) {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if e.IsDir() {
-				errs = append(errs, rmdirWait(filepath.Join(dir, e.Name())))
-			}
-		}
-		errs = append(errs, rmdirWait(dir))
+		errs = append(errs, rmdirTree(dir))
 	}
 	return errors.Join(errs...)
 }

@@ -26,8 +26,9 @@ type container struct {
 	spec backend.ContainerSpec
 	dir  string
 	ns   *netns // the session's; nil under network "none"
-	cg   *cgroup
-	logs *logBuffer
+	cg     *cgroup // the container's, with its limits
+	initCg *cgroup // its init's, beside it
+	logs   *logBuffer
 
 	pid     int           // the init process, on the host
 	started chan struct{} // closed once Start is done with it, in success or not
@@ -277,8 +278,10 @@ func (c *container) Remove(ctx context.Context) error {
 	if c.pid != 0 {
 		errList = append(errList, c.kill())
 	}
-	if c.cg != nil {
-		errList = append(errList, c.cg.remove())
+	for _, cg := range []*cgroup{c.cg, c.initCg} {
+		if cg != nil {
+			errList = append(errList, cg.remove())
+		}
 	}
 	if c.dir != "" {
 		errList = append(errList, os.RemoveAll(c.dir))
@@ -309,6 +312,9 @@ func (c *container) Stats(ctx context.Context) (backend.Stats, error) {
 	if err != nil {
 		return backend.Stats{}, &errs.BackendError{Backend: Name, Op: "stats", Target: c.name, Err: err}
 	}
+	forks, kills := c.cg.childEvents()
+	st.PidsLimitHits += forks
+	st.OOMKills += kills
 	return st, nil
 }
 
@@ -321,7 +327,8 @@ func (c *container) State(ctx context.Context) (backend.State, error) {
 	}
 	if c.cg != nil {
 		if s, err := c.cg.files().Stats(0); err == nil {
-			st.OOMKilled = s.OOMKills > 0
+			_, kills := c.cg.childEvents()
+			st.OOMKilled = s.OOMKills+kills > 0
 		}
 	}
 	return st, nil

@@ -76,6 +76,12 @@ type sandboxConfig struct {
 	// (numbers); NoNewPrivs sets no_new_privs on them.
 	KeepCaps   []uintptr `json:"keep_caps"`
 	NoNewPrivs bool      `json:"no_new_privs"`
+	// Cgroup is the container's cgroup, one directory per v1 controller
+	// (one on v2), where every process the init starts goes, each into a
+	// child of its own; InitCgroup is the init's, beside it (placement).
+	Cgroup     []string `json:"cgroup"`
+	InitCgroup []string `json:"init_cgroup"`
+	CgroupV2   bool     `json:"cgroup_v2"`
 }
 
 type sandboxFile struct {
@@ -106,13 +112,22 @@ func sandboxMain() int {
 		return code
 	}
 	var cfg sandboxConfig
-	if err := json.NewDecoder(os.NewFile(3, "config")).Decode(&cfg); err != nil {
+	configPipe := os.NewFile(3, "config")
+	if err := json.NewDecoder(configPipe).Decode(&cfg); err != nil {
 		return fail(exitSetup, fmt.Errorf("reading the sandbox config: %w", err))
 	}
 	// Nothing the init process holds may leak into the container's
-	// processes: the config pipe is read, the other fds are close-on-exec.
+	// processes: the config pipe is closed, the control socket and the
+	// status pipe, and whatever the runner itself inherited, are
+	// close-on-exec.
+	configPipe.Close()
 	unix.CloseOnExec(4)
 	unix.CloseOnExec(5)
+	_ = unix.CloseRange(6, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	pl, err := openPlacement(cfg)
+	if err != nil {
+		return fail(exitSetup, err)
+	}
 	if err := buildRoot(cfg); err != nil {
 		return fail(exitSetup, err)
 	}
@@ -121,7 +136,7 @@ func sandboxMain() int {
 	}
 	loopbackUp() // in a namespace of its own (network "none"), lo starts down
 
-	r := newReaper()
+	r := newReaper(pl)
 	go r.loop()
 	keep := map[uintptr]bool{}
 	for _, c := range cfg.KeepCaps {
@@ -130,7 +145,7 @@ func sandboxMain() int {
 	if err := r.startSpawner(keep, cfg.NoNewPrivs); err != nil {
 		return fail(exitSetup, err)
 	}
-	main, done, err := r.start(cfg.Main, [3]*os.File{devNull(), os.Stdout, os.Stderr}, false)
+	main, done, err := r.start(cfg.Main, [3]*os.File{devNull(), os.Stdout, os.Stderr}, false, "main")
 	if err != nil {
 		code := exitSetup
 		if errors.Is(err, errNotFound) {

@@ -257,11 +257,23 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 	defer outW.Close()
 	defer errW.Close()
 
-	cg, err := s.b.cgroups.create(filepath.Join("cleanroom", s.id, c.id), spec.Policy)
+	// The container's cgroup carries the limits; the init's, beside it,
+	// none (see placement).
+	rel := filepath.Join("cleanroom", s.id, c.id)
+	cg, err := s.b.cgroups.create(rel, spec.Policy, true)
 	if err != nil {
 		return err
 	}
 	c.cg = cg
+	initCg, err := s.b.cgroups.create(rel+".init", policy.Policy{}, false)
+	if err != nil {
+		return err
+	}
+	c.initCg = initCg
+	cfg.Cgroup, cfg.CgroupV2 = cg.paths(), cg.v2
+	if !cg.v2 {
+		cfg.InitCgroup = initCg.paths()
+	}
 
 	cmd := &exec.Cmd{
 		// Still this binary if it was replaced or deleted since it started.
@@ -313,8 +325,8 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		c.mu.Unlock()
 		close(c.exited)
 	}()
-	// Its limits hold before it runs anything: it waits for its config.
-	if err := cg.add(c.pid); err != nil {
+	// In its cgroup before it runs anything: it waits for its config.
+	if err := initCg.add(c.pid); err != nil {
 		return err
 	}
 	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {

@@ -1,0 +1,178 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Where a sandbox's processes go in the cgroup tree. The init process runs
+// in a cgroup of its own beside the container's ("<id>.init"), outside the
+// limits: a fork bomb that uses up the container's pids must not take the
+// init's threads with it, nor its memory count as the container's. Every
+// process the init starts is born in a child of the container's cgroup,
+// "main" for the main process and "exec-N" for each exec, so that a timed
+// out exec's processes are found (and killed) even when they have left its
+// process tree.
+//
+// On cgroup v1 a single thread can change cgroups: the spawner thread moves
+// into the child, forks, and moves back. On v2 the child is given to
+// clone3 (CLONE_INTO_CGROUP).
+type placement struct {
+	v2   bool
+	dirs []*os.File // the container's cgroup, one per v1 controller (one on v2)
+	init []*os.File // the init's cgroup, likewise (v1 only)
+}
+
+// openPlacement opens the directories while the host's cgroup filesystems
+// are still reachable: the container sees none.
+func openPlacement(cfg sandboxConfig) (*placement, error) {
+	pl := &placement{v2: cfg.CgroupV2}
+	open := func(paths []string) ([]*os.File, error) {
+		var out []*os.File
+		for _, p := range paths {
+			f, err := os.Open(p)
+			if err != nil {
+				return nil, fmt.Errorf("cgroup %s: %w", p, err)
+			}
+			out = append(out, f)
+		}
+		return out, nil
+	}
+	var err error
+	if pl.dirs, err = open(cfg.Cgroup); err != nil {
+		return nil, err
+	}
+	if pl.init, err = open(cfg.InitCgroup); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+func (pl *placement) enabled() bool { return pl != nil && len(pl.dirs) > 0 }
+
+// enter makes child name and puts the calling thread there (v1), or
+// returns its directory's fd for clone3 (v2). leave puts the thread back.
+func (pl *placement) enter(name string) (cgroupFD int, leave func(), err error) {
+	leave = func() {}
+	for _, d := range pl.dirs {
+		if err := unix.Mkdirat(int(d.Fd()), name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, leave, fmt.Errorf("cgroup %s/%s: %w", d.Name(), name, err)
+		}
+	}
+	if pl.v2 {
+		fd, err := unix.Openat(int(pl.dirs[0].Fd()), name, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, leave, err
+		}
+		return fd, func() { unix.Close(fd) }, nil
+	}
+	tid := []byte(strconv.Itoa(unix.Gettid()))
+	move := func(dirs []*os.File, sub string) error {
+		for _, d := range dirs {
+			if err := writeAt(d, filepath.Join(sub, "tasks"), tid); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	leave = func() { _ = move(pl.init, ".") }
+	if err := move(pl.dirs, name); err != nil {
+		leave()
+		return -1, func() {}, err
+	}
+	return -1, leave, nil
+}
+
+func writeAt(dir *os.File, name string, b []byte) error {
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("cgroup %s/%s: %w", dir.Name(), name, err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, b); err != nil {
+		return fmt.Errorf("cgroup %s/%s: %w", dir.Name(), name, err)
+	}
+	return nil
+}
+
+// hadEvents says whether child name counted a refused fork or an OOM kill.
+func (pl *placement) hadEvents(name string) bool {
+	for _, d := range pl.dirs {
+		for _, f := range []struct{ file, key string }{{"pids.events", "max"}, {"memory.oom_control", "oom_kill"}} {
+			fd, err := unix.Openat(int(d.Fd()), filepath.Join(name, f.file), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			b := make([]byte, 4096)
+			n, _ := unix.Read(fd, b)
+			unix.Close(fd)
+			if n > 0 && eventCount(string(b[:n]), f.key) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// procs lists the processes in child name.
+func (pl *placement) procs(name string) []int {
+	fd, err := unix.Openat(int(pl.dirs[0].Fd()), filepath.Join(name, "cgroup.procs"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	b := make([]byte, 64<<10)
+	n, _ := f.Read(b)
+	var out []int
+	for field := range strings.FieldsSeq(string(b[:n])) {
+		if pid, err := strconv.Atoi(field); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// kill kills every process in child name until none is left, whatever
+// tree it belongs to now, then removes the child.
+func (pl *placement) kill(name string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		pids := pl.procs(name)
+		if len(pids) == 0 {
+			break
+		}
+		for _, p := range pids {
+			_ = unix.Kill(p, unix.SIGKILL)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	pl.remove(name)
+}
+
+// remove removes child name if it is empty; one with processes left stays
+// until the container goes, and so does one that counted a refused fork or
+// an OOM kill (cgroup v1 counts them there), for the runner to read.
+func (pl *placement) remove(name string) {
+	if !pl.v2 && pl.hadEvents(name) {
+		return
+	}
+	for _, d := range pl.dirs {
+		// The kernel frees a cgroup a moment after its last process is
+		// reaped.
+		for i := 0; i < 50; i++ {
+			err := unix.Unlinkat(int(d.Fd()), name, unix.AT_REMOVEDIR)
+			if err == nil || !errors.Is(err, unix.EBUSY) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
