@@ -20,12 +20,12 @@ import (
 )
 
 type container struct {
-	s    *session
-	id   string
-	name string
-	spec backend.ContainerSpec
-	dir  string
-	ns   *netns // the session's; nil under network "none"
+	s      *session
+	id     string
+	name   string
+	spec   backend.ContainerSpec
+	dir    string
+	ns     *netns  // the session's; nil under network "none"
 	cg     *cgroup // the container's, with its limits
 	initCg *cgroup // its init's, beside it
 	logs   *logBuffer
