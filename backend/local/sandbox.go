@@ -473,6 +473,11 @@ func noDev(target string, ro bool) error {
 // hide covers a host directory with an empty tmpfs (and says so: dir), or
 // a host file with /dev/null; what does not exist needs no hiding.
 func hide(target string) (dir bool, err error) {
+	// A link is followed inside the container's root (the host's /home
+	// may be a link to /data/home): what it points at is what to hide.
+	if real, err := filepath.EvalSymlinks(target); err == nil {
+		target = real
+	}
 	st, err := os.Lstat(target)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -482,7 +487,7 @@ func hide(target string) (dir bool, err error) {
 	case st.IsDir():
 		return true, mountAt(target, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
 	case st.Mode()&os.ModeSymlink != 0:
-		return false, nil // its target is hidden, or not the host's state
+		return false, nil // a dangling link: nothing behind it to hide
 	default:
 		return false, unix.Mount("/dev/null", target, "", unix.MS_BIND, "")
 	}
