@@ -56,8 +56,9 @@ type Policy struct {
 	CapAdd          []string `json:"cap_add,omitempty"`
 	NoNewPrivileges bool     `json:"no_new_privileges"`
 	User            string   `json:"user,omitempty"` // "" is the image's user
-	// Seccomp is always the engine's default profile: cleanroom has no way
-	// to turn it off. It is recorded so that an audit says so.
+	// Seccomp is the engine's default profile on Docker (cleanroom has no
+	// way to turn it off), and none on the local backend, which installs no
+	// syscall filter. It is recorded so that an audit says so.
 	Seccomp string `json:"seccomp"`
 
 	// Resources. Zero means no limit.
@@ -77,8 +78,12 @@ type Policy struct {
 	Redact  []string `json:"redact,omitempty"`  // regular expressions whose matches are redacted
 }
 
-// SeccompDefault is the only seccomp setting: the engine's default profile.
-const SeccompDefault = "default"
+// Seccomp settings: the engine's default profile, or no filter at all
+// (what the local backend runs under, whatever the policy asked).
+const (
+	SeccompDefault = "default"
+	SeccompNone    = "none"
+)
 
 // Layer is one [policy] table: only the fields it sets are non-nil. Pos
 // maps each key the layer set to where it was written ("file:line:col"),

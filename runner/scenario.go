@@ -109,7 +109,7 @@ func (sr *suiteRun) runStep(ctx context.Context, st *suite.Step, rep *report.Ste
 	rep.Started = time.Now()
 	defer func() { rep.DurationMS = ms(time.Since(rep.Started)) }()
 	if st.Kind == suite.StepExec && st.Service.Value == "" {
-		pol := sr.pol.steps[st].Policy
+		pol := sr.oneShotPolicy(st)
 		rep.Policy = &pol
 	}
 	delay := st.RetryDelay.Value

@@ -18,6 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cleanroomhq/cleanroom/backend"
+	"github.com/cleanroomhq/cleanroom/policy"
 	"github.com/cleanroomhq/cleanroom/service"
 	"github.com/cleanroomhq/cleanroom/service/postgres"
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -52,6 +53,17 @@ type clients struct {
 	pg    map[string]*pgx.Conn
 	redis map[string]*goredis.Client
 	http  *http.Client
+}
+
+// oneShotPolicy is the policy a one-shot step's container runs under, as
+// the report and the audit record it: on a backend without images, with no
+// seccomp filter, since none is installed there.
+func (sr *suiteRun) oneShotPolicy(st *suite.Step) policy.Policy {
+	pol := sr.pol.steps[st].Policy
+	if sr.env != nil && !backend.RunsImages(sr.env.Backend()) {
+		pol.Seccomp = policy.SeccompNone
+	}
+	return pol
 }
 
 // newClients dials with dial: the environment's way to reach its
@@ -128,7 +140,7 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 		r := sr.services[st.Service.Value]
 		res, err = r.inst.Container.Exec(ctx, backend.ExecSpec{Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Timeout: timeout})
 	} else {
-		pol := sr.pol.steps[st].Policy
+		pol := sr.oneShotPolicy(st)
 		sr.audit(st.Name.Value, "one-shot", st.Image.Value, pol)
 		// Its host name comes from the step, not the environment's
 		// counter that names the container: the same on every run.
