@@ -302,7 +302,8 @@ func (e *Env) plan(specs []service.Spec) (map[string]*entry, []service.Spec, err
 		if err := sp.Validate(); err != nil {
 			addErr(err)
 		}
-		if sp.Image == "" && sp.Build == nil && backend.RunsImages(e.backend) {
+		// (Without a command either, sp.Validate said so already.)
+		if sp.Image == "" && sp.Build == nil && (len(sp.Command) > 0 || len(sp.Entrypoint) > 0) && backend.RunsImages(e.backend) {
 			addErr(&errs.ValidationError{Field: "service " + sp.Name + ": image", Message: "no image given (a command without an image runs only on the local backend)"})
 		}
 		if prev, dup := batch[sp.Name]; dup && prev.Key() != sp.Key() {

@@ -41,8 +41,12 @@ const DefaultStateDir = "/run/cleanroom/local"
 type Backend struct {
 	stateDir string
 	path     []string // directories put first on every sandbox's PATH
-	cgroups  *cgroupTree
-	hostMem  int64
+	// visible are host directories bound read-only into every sandbox
+	// although they lie under a hidden one: the working directory, where
+	// the project and its programs are, when it is under /home or /tmp.
+	visible []string
+	cgroups *cgroupTree
+	hostMem int64
 }
 
 type config struct {
@@ -85,7 +89,11 @@ func New(opts ...Option) (*Backend, error) {
 			return nil, &errs.BackendError{Backend: Name, Op: "connect", Err: fmt.Errorf("PATH directory %q is not absolute", d)}
 		}
 	}
-	return &Backend{stateDir: cfg.stateDir, path: cfg.path, cgroups: tree, hostMem: hostMemory()}, nil
+	b := &Backend{stateDir: cfg.stateDir, path: cfg.path, cgroups: tree, hostMem: hostMemory()}
+	if wd := workDir(); wd != "" {
+		b.visible = append(b.visible, wd)
+	}
+	return b, nil
 }
 
 // Available says whether this machine can run the local backend, and if

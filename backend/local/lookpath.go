@@ -2,6 +2,7 @@ package local
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -45,11 +46,35 @@ func LookPath(name, path string) (string, error) {
 	return "", fmt.Errorf("%q in %s: %w", name, path, errNotFound)
 }
 
-// hiddenBy returns the hidden path that p lies under, or "".
+// hiddenBy returns the hidden path that p lies under, or "". The working
+// directory stays visible (workDir).
 func hiddenBy(p string) string {
+	if wd := workDir(); wd != "" && (p == wd || strings.HasPrefix(p, wd+"/")) {
+		return ""
+	}
 	for _, h := range hidden {
 		if p == h || strings.HasPrefix(p, h+"/") {
 			return h
+		}
+	}
+	return ""
+}
+
+// workDir is this process's working directory when it lies under a hidden
+// directory, else "": a project checked out under /home or /tmp stays
+// visible (read-only) to its sandboxes, with the programs built in it.
+func workDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(wd); err == nil {
+		wd = real
+	}
+	for _, h := range hidden {
+		// Strictly below: all of /tmp or /root is what stays hidden.
+		if strings.HasPrefix(wd, h+"/") {
+			return wd
 		}
 	}
 	return ""

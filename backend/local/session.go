@@ -200,7 +200,7 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		tmpfs[p] = opts
 	}
 	robinds := map[string]string{"/etc/hosts": filepath.Join(s.dir, "hosts")}
-	for _, d := range s.b.path {
+	for _, d := range append(slices.Clone(s.b.path), s.b.visible...) {
 		robinds[d] = d
 	}
 	cfg := sandboxConfig{
