@@ -1,11 +1,12 @@
 package cleanroom
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/cleanroomhq/cleanroom/backend/local"
@@ -99,8 +100,39 @@ func findProgram(p service.Program) (string, error) {
 		}
 		return "", fmt.Errorf("%q was not found on %s", p.Name, where)
 	}
-	sort.Sort(sort.Reverse(sort.StringSlice(found)))
+	// /usr/lib/postgresql/15 before /usr/lib/postgresql/9.
+	slices.SortFunc(found, func(a, b string) int { return -naturalCompare(a, b) })
 	return found[0], nil
+}
+
+// naturalCompare orders strings with their runs of digits compared as
+// numbers.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, _ := strconv.ParseUint(a[:da], 10, 64)
+			nb, _ := strconv.ParseUint(b[:db], 10, 64)
+			if na != nb {
+				return cmp.Compare(na, nb)
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitRun(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 func onDefaultPath(dir string) bool {

@@ -67,6 +67,9 @@ func TestForHost(t *testing.T) {
 	if _, _, err := forHost(service.Spec{Name: "web", Kind: "generic", Build: &service.Build{Context: "."}}); err == nil {
 		t.Errorf("a build: got no error, want it to need Docker")
 	}
+	if got := naturalCompare("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/9/bin"); got <= 0 {
+		t.Errorf("naturalCompare(15, 9) = %d, want 15 after 9", got)
+	}
 	// The real kind's form names the Debian package.
 	pg := postgres.Spec("db").Host
 	if pg == nil || !strings.Contains(pg.Require[0].Install, "apt-get install postgresql") {
