@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # check-leaks.sh — fail when containers, networks or volumes labelled by cleanroom
-# remain on the engine. Run after the tests: every test cleans up after
-# itself, so anything left is a leak to find, not to sweep away silently.
+# remain on the engine, or when the local backend left a sandbox process, a
+# session directory or a cgroup. Run after the tests: every test cleans up
+# after itself, so anything left is a leak to find, not to sweep away
+# silently.
 set -euo pipefail
 label=dev.cleanroom.session
 containers=$(docker ps -aq --filter "label=$label")
@@ -17,4 +19,25 @@ if [ -n "$containers$networks$volumes$images" ]; then
   [ -n "$images" ] && printf '  image %s\n' "$images" >&2
   exit 1
 fi
-echo "check-leaks: no cleanroom containers, networks, volumes or built images left"
+
+# The local backend: sandbox inits carry their session in their environment,
+# sessions keep state under /run/cleanroom/local, and cgroups are
+# .../cleanroom/<session>/<container> in each hierarchy.
+sandboxes=$(grep -lsa 'CLEANROOM_SANDBOX_SESSION=' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true)
+sessions=$(ls -A /run/cleanroom/local 2>/dev/null || true)
+# Below this job's own cgroups, where its tests made theirs (other jobs on
+# the machine have their own).
+cgroups=$(while IFS=: read -r _ controllers path; do
+  for c in ${controllers//,/ }; do
+    [ -d "/sys/fs/cgroup/$c$path/cleanroom" ] && find "/sys/fs/cgroup/$c$path/cleanroom" -mindepth 1 -type d
+  done
+  [ -z "$controllers" ] && [ -d "/sys/fs/cgroup$path/cleanroom" ] && find "/sys/fs/cgroup$path/cleanroom" -mindepth 1 -type d
+done < /proc/self/cgroup 2>/dev/null | sort -u || true)
+if [ -n "$sandboxes$sessions$cgroups" ]; then
+  echo "check-leaks: the local backend left things behind after the tests:" >&2
+  for pid in $sandboxes; do printf '  sandbox process %s: %s\n' "$pid" "$(tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null)" >&2; done
+  [ -n "$sessions" ] && printf '  session directory /run/cleanroom/local/%s\n' $sessions >&2
+  [ -n "$cgroups" ] && printf '  cgroup %s\n' $cgroups >&2
+  exit 1
+fi
+echo "check-leaks: no cleanroom containers, networks, volumes, built images, sandboxes, local sessions or cgroups left"

@@ -323,6 +323,46 @@ func (t *cgroupTree) sessionDirs(session string) []string {
 	return out
 }
 
+// abandoned lists the sessions whose cgroups hold no process in any
+// hierarchy and have not changed for age.
+func (t *cgroupTree) abandoned(age time.Duration) []string {
+	seen := map[string]bool{} // session → still in use somewhere
+	for _, base := range t.bases {
+		entries, _ := os.ReadDir(filepath.Join(base, "cleanroom"))
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			dir := filepath.Join(base, "cleanroom", e.Name())
+			info, err := e.Info()
+			inUse := err != nil || time.Since(info.ModTime()) < age || hasProcs(dir)
+			seen[e.Name()] = seen[e.Name()] || inUse
+		}
+	}
+	var out []string
+	for id, inUse := range seen {
+		if !inUse {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// hasProcs says whether a cgroup or one below it has a process.
+func hasProcs(dir string) bool {
+	if len(readProcs(dir)) > 0 {
+		return true
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() && hasProcs(filepath.Join(dir, e.Name())) {
+			return true
+		}
+	}
+	return false
+}
+
 // removeSession kills what is left in a session's cgroups and removes them,
 // children first.
 func (t *cgroupTree) removeSession(session string) error {

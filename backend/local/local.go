@@ -190,11 +190,25 @@ func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (bac
 		rep.Networks = append(rep.Networks, netName(id))
 		rep.Sessions = append(rep.Sessions, id)
 	}
+	// Cgroups whose session left no state here (another state directory
+	// that is gone, a removal cut short) are judged by what they hold.
+	for _, id := range b.cgroups.abandoned(abandonedAge) {
+		if !slices.Contains(rep.Sessions, id) {
+			errList = append(errList, b.cgroups.removeSession(id))
+			rep.Sessions = append(rep.Sessions, id)
+		}
+	}
 	if err := errors.Join(errList...); err != nil {
 		return rep, &errs.BackendError{Backend: Name, Op: "sweep", Err: err}
 	}
 	return rep, nil
 }
+
+// abandonedAge is how long a session's cgroups must have been without a
+// process before a sweep removes them as abandoned: a live session's are
+// empty only for moments (between making one and starting its init, or
+// between a container removed and the next started).
+var abandonedAge = 10 * time.Minute
 
 // netName names a session's network namespace in reports.
 func netName(session string) string { return "netns:" + session }
