@@ -77,7 +77,7 @@ expect = { stdout = "nope\n" }
 		}
 	}
 	want := map[string][]string{
-		"report":      {"ctrf.json", "junit.xml", "report.json"},
+		"report":      {"ctrf.json", "junit.xml", "report.html", "report.json"},
 		"audit":       {"audit.jsonl"},
 		"service-log": {"arts/services/app.log"},
 		"step-output": {"arts/fails/01-wrong.txt", "arts/passes/01-hello.txt"},

@@ -21,6 +21,9 @@ const (
 	reportJSONName = "report.json"
 	reportXMLName  = "junit.xml"
 	reportCTRFName = "ctrf.json"
+	// report.html lives in the folder because its links to step outputs,
+	// logs and artifacts are relative to it.
+	reportHTMLName = "report.html"
 	traceName      = "trace.jsonl"
 )
 
@@ -44,7 +47,7 @@ func (o *outDir) finish(run *report.Run) error {
 	if err := o.Add(auditName, artifact.Entry{Kind: "audit"}); err != nil {
 		return err
 	}
-	for _, r := range []struct{ name, format string }{{reportJSONName, "json"}, {reportXMLName, "junit"}, {reportCTRFName, "ctrf"}} {
+	for _, r := range []struct{ name, format string }{{reportJSONName, "json"}, {reportXMLName, "junit"}, {reportCTRFName, "ctrf"}, {reportHTMLName, "html"}} {
 		if err := report.WriteFile(o.Path(r.name), r.format, run); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
