@@ -72,9 +72,11 @@ type entry struct {
 	err  error
 }
 
-// New creates an environment: it connects to the backend (the Docker engine
-// unless WithBackend says otherwise), sweeps the leftovers of sessions whose
-// owner process is gone, and creates the session's network.
+// New creates an environment: it connects to the backend (WithBackend,
+// WithBackendName, the project's backend setting or CLEANROOM_BACKEND;
+// by default the Docker engine when one answers, else the local backend of
+// sandboxed processes), sweeps the leftovers of sessions whose owner process
+// is gone, and creates the session's network.
 func New(ctx context.Context, opts ...Option) (*Env, error) {
 	var s settings
 	for _, o := range opts {

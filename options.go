@@ -30,8 +30,9 @@ type settings struct {
 // policy.Preset and adjust its fields, or with policy.Resolve.
 func WithPolicy(p policy.Policy) Option { return func(s *settings) { s.policy = &p } }
 
-// WithBackend runs the environment on b instead of the Docker engine named
-// by DOCKER_HOST. The environment does not close b.
+// WithBackend runs the environment on b (a backend/docker or backend/local
+// Backend, or one of your own) instead of the one New would pick. The
+// environment does not close b.
 func WithBackend(b backend.Backend) Option { return func(s *settings) { s.backend = b } }
 
 // WithPrivateEndpoints keeps services reachable only through the
