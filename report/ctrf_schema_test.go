@@ -5,57 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/cleanroomhq/cleanroom/internal/ctrfschema"
 )
 
-// ctrfSchemaFile is where scripts/ctrf-schema.sh puts CTRF's published
-// schema (npm package ctrf, the CTRF project's reference implementation),
-// relative to the repository's root. CLEANROOM_CTRF_SCHEMA names another.
-const ctrfSchemaFile = ".cache/ctrf/ctrf-schema-0.0.json"
-
-// ctrfSchema compiles CTRF's published schema. Without it the test fails,
-// saying how to fetch it, unless it runs under -short.
-func ctrfSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	path := os.Getenv("CLEANROOM_CTRF_SCHEMA")
-	if path == "" {
-		root, err := filepath.Abs("..")
-		if err != nil {
-			t.Fatal(err)
-		}
-		path = filepath.Join(root, ctrfSchemaFile)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		if testing.Short() {
-			t.Skipf("CTRF schema: %v (run scripts/ctrf-schema.sh)", err)
-		}
-		t.Fatalf("CTRF schema: %v: run scripts/ctrf-schema.sh (make test does), or set CLEANROOM_CTRF_SCHEMA", err)
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatalf("CTRF schema %s: %v", path, err)
-	}
-	c := jsonschema.NewCompiler()
-	// As CTRF's own validator (ajv with ajv-formats): uuid and date-time
-	// are checked, not only noted.
-	c.AssertFormat()
-	url := "file://" + filepath.ToSlash(path)
-	if err := c.AddResource(url, doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile(url)
-	if err != nil {
-		t.Fatalf("CTRF schema %s: %v", path, err)
-	}
-	return sch
-}
+// ctrfSchema is CTRF's published schema (internal/ctrfschema).
+func ctrfSchema(t *testing.T) *jsonschema.Schema { return ctrfschema.Load(t) }
 
 // ctrfDoc writes r as CTRF and decodes it the way the validator reads JSON.
 func ctrfDoc(t *testing.T, r *Run) any {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/cleanroomhq/cleanroom/internal/ctrfschema"
 )
 
 // TestRunCTRFMatchesPublishedSchema: the CTRF of a real run — --report-ctrf,
@@ -86,37 +88,5 @@ exec = ["true"]
 	}
 }
 
-// publishedCTRFSchema compiles the schema scripts/ctrf-schema.sh fetched into
-// the repository's .cache/ctrf (or CLEANROOM_CTRF_SCHEMA), as
-// report/ctrf_schema_test.go does.
-func publishedCTRFSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	path := os.Getenv("CLEANROOM_CTRF_SCHEMA")
-	if path == "" {
-		root, err := filepath.Abs("../..")
-		if err != nil {
-			t.Fatal(err)
-		}
-		path = filepath.Join(root, ".cache/ctrf/ctrf-schema-0.0.json")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("CTRF schema: %v: run scripts/ctrf-schema.sh (make test does), or set CLEANROOM_CTRF_SCHEMA", err)
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatalf("CTRF schema %s: %v", path, err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	url := "file://" + filepath.ToSlash(path)
-	if err := c.AddResource(url, doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile(url)
-	if err != nil {
-		t.Fatalf("CTRF schema %s: %v", path, err)
-	}
-	return sch
-}
+// publishedCTRFSchema is CTRF's published schema (internal/ctrfschema).
+func publishedCTRFSchema(t *testing.T) *jsonschema.Schema { return ctrfschema.Load(t) }
