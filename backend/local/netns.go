@@ -30,35 +30,54 @@ var errNetnsClosed = errors.New("the session's network namespace is closed")
 func newNetns() (*netns, error) {
 	n := &netns{work: make(chan func()), done: make(chan struct{})}
 	ready := make(chan error, 1)
-	go func() {
-		// Never unlocked: when this goroutine returns, the runtime ends
-		// the thread with it rather than reuse it outside the namespace.
-		runtime.LockOSThread()
-		defer close(n.done)
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			ready <- fmt.Errorf("creating a network namespace: %w", err)
-			return
-		}
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			ready <- err
-			return
-		}
-		err = setLinkUp(fd, "lo")
-		unix.Close(fd)
-		if err != nil {
-			ready <- fmt.Errorf("bringing up lo: %w", err)
-			return
-		}
-		ready <- nil
-		for fn := range n.work {
-			fn()
-		}
-	}()
+	go n.serve(ready)
 	if err := <-ready; err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// serve locks a thread, moves it into a new namespace and runs the work
+// sent to it there until Close.
+func (n *netns) serve(ready chan<- error) {
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// The main thread: it stays where it is (it is the process's
+		// face in /proc/self, and the runtime never ends it). Held
+		// until another goroutine has locked a thread of its own, it
+		// cannot be that one.
+		locked := make(chan struct{})
+		go func() {
+			runtime.LockOSThread() // serve's own lock nests in this one
+			close(locked)
+			n.serve(ready)
+		}()
+		<-locked
+		runtime.UnlockOSThread()
+		return
+	}
+	// Never unlocked: when this goroutine returns, the runtime ends the
+	// thread with it rather than reuse it outside the namespace.
+	defer close(n.done)
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		ready <- fmt.Errorf("creating a network namespace: %w", err)
+		return
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		ready <- err
+		return
+	}
+	err = setLinkUp(fd, "lo")
+	unix.Close(fd)
+	if err != nil {
+		ready <- fmt.Errorf("bringing up lo: %w", err)
+		return
+	}
+	ready <- nil
+	for fn := range n.work {
+		fn()
+	}
 }
 
 // do runs fn on the namespace's thread and returns its error.
