@@ -30,6 +30,15 @@ import (
 // that nothing of a session is left afterwards: no sandbox process, cgroup
 // or state directory.
 //
+// A row whose assertions hold on both backends is one function of
+// adversarial_test.go (forkBombRows, memoryHogRows, ...) that takes the
+// way to run a suite: the tests below pass (*localRig).run. Where the
+// backends differ, a parameter says so:
+//   - forkBombRows(..., sandboxInit true): the bomb must not take the
+//     sandbox's init with it, which an engine's containers do not have.
+//   - capabilityRows(..., "0"): the local backend applies no seccomp
+//     filter, so a strict step shows Seccomp 0 where Docker's shows 2.
+//
 // Rows of adversarial_test.go that do not apply here, and why:
 //   - "outside, bridge" (reached under network "bridge"): the local backend
 //     has no network to the host, so "bridge" is refused before anything
@@ -38,8 +47,6 @@ import (
 //     here is loopback only, so "isolated" and "none" both list lo alone;
 //     what "none" takes away is the session's loopback, which the rows
 //     "own environment" check by reaching a service or not.
-//   - "strict drops all" expects Seccomp 2: the local backend applies no
-//     seccomp filter (see TestLocalAdversarialCapabilities).
 //   - the targets of TestAdversarialNetwork are containers' addresses on
 //     engine networks (containerIP); here the other environment's server
 //     and this machine's own listener stand for them.
@@ -91,13 +98,7 @@ func newLocalRig(t *testing.T) *localRig {
 // the test if the local backend could not run it.
 func (r *localRig) parse(t *testing.T, name, src string) *suite.Suite {
 	t.Helper()
-	s, err := suite.Parse(name+".cleanroom.toml", []byte(src))
-	if err != nil {
-		t.Fatalf("suite:\n%s\n%v", src, err)
-	}
-	if err := CheckPolicies([]*suite.Suite{s}, nil); err != nil {
-		t.Fatalf("policy check: %v", err)
-	}
+	s := parseSuite(t, name, src)
 	if list := CheckBackend(s, nil, false); len(list) > 0 {
 		t.Fatalf("the local backend cannot run this suite: %v", list)
 	}
@@ -133,105 +134,18 @@ func (r *localRig) assertNothingLeft(t *testing.T, run *report.Run) {
 
 func TestLocalAdversarialForkBomb(t *testing.T) {
 	t.Parallel()
-	r := newLocalRig(t)
-	t.Run("stopped by pids", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "fork-on", forkBombSuite(`pids = 32`)))
-		code, stdout, stderr := out(st)
-		if st.Status != report.Failed || strings.HasPrefix(stdout, "procs=") {
-			t.Fatalf("status %s, stdout %q, error %q: want the fork bomb stopped", st.Status, stdout, st.Error)
-		}
-		if res := st.Resources; res != nil && res.PidsPeak > 32 {
-			t.Errorf("resources %+v: want at most 32 processes at any time", res)
-		}
-		// The sandbox's init lives outside the cgroup whose pids the bomb
-		// uses up (placement.go), so the service survives the bomb.
-		if strings.Contains(st.Error, "init process went away") {
-			t.Fatalf("the fork bomb took the sandbox's init with it: %s", st.Error)
-		}
-		if code == 0 || !strings.Contains(stderr, "can't fork") {
-			t.Fatalf("status %s, exit %d, stderr %q, error %q: want the fork bomb to fail with \"can't fork\"", st.Status, code, stderr, st.Error)
-		}
-		if !containsAny(st.Notes, `process limit reached (pids 32) in service box during step "bomb"`) {
-			t.Errorf("notes %q: want the process limit named", st.Notes)
-		}
-	})
-	t.Run("succeeds without", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "fork-off", forkBombSuite(``)))
-		code, stdout, _ := out(st)
-		n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(stdout, "procs=")))
-		if st.Status != report.Passed || code != 0 || n < 100 {
-			t.Fatalf("status %s, exit %d, stdout %q: want 100 processes started", st.Status, code, stdout)
-		}
-	})
+	forkBombRows(t, newLocalRig(t).run, true)
 }
 
 func TestLocalAdversarialMemoryHog(t *testing.T) {
 	t.Parallel()
-	r := newLocalRig(t)
-	t.Run("one-shot stopped by memory", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "hog-on", oneShot("postgres:15", `memory = "64MiB"`, memoryHog...)))
-		want := `memory limit exceeded (64MiB) in the one-shot container during step "attack"`
-		if st.Status != report.Failed || !strings.Contains(st.Error, want) {
-			t.Fatalf("status %s, error %q: want %q", st.Status, st.Error, want)
-		}
-	})
-	t.Run("one-shot succeeds without", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "hog-off", oneShot("postgres:15", ``, memoryHog...)))
-		if _, stdout, _ := out(st); st.Status != report.Passed || stdout != "allocated\n" {
-			t.Fatalf("status %s, stdout %q, error %q: want the allocation to succeed", st.Status, stdout, st.Error)
-		}
-	})
-	t.Run("service stopped by memory", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "svc-hog-on", memoryHogSuite(`memory = "64MiB"`)))
-		want := `memory limit exceeded (64MiB) in service web during step "load"`
-		if st.Status != report.Failed || !strings.Contains(st.Error, want) {
-			t.Fatalf("status %s, error %q: want %q", st.Status, st.Error, want)
-		}
-	})
-	t.Run("service succeeds without", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "svc-hog-off", memoryHogSuite(``)))
-		if _, stdout, _ := out(st); st.Status != report.Passed || stdout != "allocated\n" {
-			t.Fatalf("status %s, stdout %q, error %q: want the allocation to succeed", st.Status, stdout, st.Error)
-		}
-		if res := st.Resources; res == nil || res.MemoryPeakBytes < 200<<20 {
-			t.Errorf("resources %+v: want a memory peak above 200 MiB", res)
-		}
-	})
+	memoryHogRows(t, newLocalRig(t).run)
 }
 
 func TestLocalAdversarialReadOnlyRootfs(t *testing.T) {
 	t.Parallel()
 	r := newLocalRig(t)
-	// The root is an overlay of this machine's: whatever happens inside,
-	// the host's / never gets the file.
-	notOnHost := func(t *testing.T) {
-		t.Helper()
-		if _, err := os.Lstat("/pwned"); !os.IsNotExist(err) {
-			t.Errorf("the host has /pwned (%v): the sandbox wrote through to this machine's root", err)
-		}
-	}
-	t.Run("stopped by read_only_rootfs", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "ro-on", oneShot("busybox", `read_only_rootfs = true`, writeRoot...)))
-		if code, _, stderr := out(st); st.Status != report.Failed || code == 0 || !strings.Contains(stderr, "Read-only file system") {
-			t.Fatalf("status %s, exit %d, stderr %q: want the write refused", st.Status, code, stderr)
-		}
-		notOnHost(t)
-	})
-	t.Run("succeeds without", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "ro-off", oneShot("busybox", ``, writeRoot...)))
-		if _, stdout, _ := out(st); st.Status != report.Passed || stdout != "pwned\n" {
-			t.Fatalf("status %s, stdout %q: want the write to succeed", st.Status, stdout)
-		}
-		notOnHost(t)
-	})
+	readOnlyRootfsRows(t, r.run)
 	// The directories a sandbox gets empty (the host's temporary files,
 	// runtime state and homes) are mounts of their own: a read-only root
 	// must cover them too, as it covers them in an image, while a tmpfs or
@@ -261,12 +175,6 @@ func TestLocalAdversarialReadOnlyRootfs(t *testing.T) {
 			t.Fatalf("status %s, error %q, got:\n%s\nwant:\n%s", st.Status, st.Error, stdout, w)
 		}
 	})
-}
-
-// probe says whether a TCP connection to host:port succeeds from where it
-// runs.
-func probe(host string, port int) []string {
-	return []string{"sh", "-c", fmt.Sprintf("if echo | nc -w 2 %s %d >/dev/null 2>&1; then echo reached; else echo blocked; fi", host, port)}
 }
 
 func TestLocalAdversarialNetwork(t *testing.T) {
@@ -346,34 +254,18 @@ func TestLocalAdversarialNetwork(t *testing.T) {
 
 	t.Run("other environment, isolated", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, r.run(t, "net-other", oneShot("busybox", `network = "isolated"`, probe("127.0.0.1", port)...)))
-		if _, stdout, _ := out(st); strings.TrimSpace(stdout) != "blocked" {
-			t.Fatalf("stdout %q, error %q: want blocked", stdout, st.Error)
-		}
+		wantProbe(t, r.run, "net-other", oneShot("busybox", `network = "isolated"`, probe("127.0.0.1", port)...), "blocked", nil)
 	})
 	for _, ip := range hostIPs {
 		t.Run("this machine at "+ip+", isolated", func(t *testing.T) {
 			t.Parallel()
-			st := only(t, r.run(t, "net-host", oneShot("busybox", `network = "isolated"`, probe(ip, hostPort)...)))
-			if _, stdout, _ := out(st); strings.TrimSpace(stdout) != "blocked" {
-				t.Fatalf("stdout %q, error %q: want blocked", stdout, st.Error)
-			}
+			wantProbe(t, r.run, "net-host", oneShot("busybox", `network = "isolated"`, probe(ip, hostPort)...), "blocked", nil)
 		})
 	}
 	// The controls of the rows above, and the row of network "none": the
 	// same probe, under "isolated", reaches a server of its own
 	// environment by name and as 127.0.0.1 at the port it tried in the
 	// other environment; under "none" it reaches neither.
-	ownEnv := func(pol, target string) string {
-		return `
-[services.web]
-type = "generic"
-image = "busybox"
-command = ["busybox", "httpd", "-f", "-p", "8080"]
-ports = [8080]
-wait = { port = 8080 }
-` + oneShot("busybox", pol, probe(target, port)...)
-	}
 	for _, c := range []struct{ name, pol, target, want string }{
 		{"own environment by name, isolated (control)", `network = "isolated"`, "web", "reached"},
 		{"own environment at 127.0.0.1, isolated (control)", `network = "isolated"`, "127.0.0.1", "reached"},
@@ -382,25 +274,10 @@ wait = { port = 8080 }
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			st := only(t, r.run(t, "net-own", ownEnv(c.pol, c.target)))
-			if _, stdout, _ := out(st); strings.TrimSpace(stdout) != c.want {
-				t.Fatalf("stdout %q, error %q: want %s", stdout, st.Error, c.want)
-			}
+			wantProbe(t, r.run, "net-own", ownEnvSuite(c.pol, c.target), c.want, nil)
 		})
 	}
-	t.Run("none has only lo", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, r.run(t, "none", oneShot("busybox", `network = "none"`, "cat", "/proc/net/dev")))
-		_, stdout, _ := out(st)
-		if !strings.Contains(stdout, "lo:") {
-			t.Fatalf("interfaces:\n%s\nwant lo", stdout)
-		}
-		for line := range strings.Lines(stdout) {
-			if name, _, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) != "lo" {
-				t.Fatalf("interfaces:\n%s\nwant lo only", stdout)
-			}
-		}
-	})
+	networkNoneRow(t, r.run)
 	t.Run("bridge refused", func(t *testing.T) {
 		t.Parallel()
 		s, err := suite.Parse("bridge.cleanroom.toml", []byte(oneShot("busybox", `network = "bridge"`, probe("127.0.0.1", hostPort)...)))
@@ -435,41 +312,8 @@ func TestLocalAdversarialCapabilities(t *testing.T) {
 	r := newLocalRig(t)
 	// The local backend applies no seccomp filter: under any preset a
 	// sandbox's Seccomp is 0, where Docker's engine shows 2. The rows
-	// check what it does enforce: capabilities and no_new_privs.
-	status := func(t *testing.T, pol string) map[string]string {
-		t.Helper()
-		st := only(t, r.run(t, "caps", oneShot("busybox", pol, "grep", "-E", "^(CapEff|CapBnd|NoNewPrivs):", "/proc/self/status")))
-		_, stdout, _ := out(st)
-		m := map[string]string{}
-		for line := range strings.Lines(stdout) {
-			if k, v, ok := strings.Cut(line, ":"); ok {
-				m[k] = strings.TrimSpace(v)
-			}
-		}
-		if len(m) != 3 {
-			t.Fatalf("status %s, stdout %q, error %q: want CapEff, CapBnd and NoNewPrivs", st.Status, stdout, st.Error)
-		}
-		return m
-	}
-	t.Run("strict drops all", func(t *testing.T) {
-		t.Parallel()
-		m := status(t, `preset = "strict"`)
-		for k, want := range map[string]string{"CapEff": "0000000000000000", "CapBnd": "0000000000000000", "NoNewPrivs": "1"} {
-			if m[k] != want {
-				t.Errorf("%s = %s, want %s", k, m[k], want)
-			}
-		}
-	})
-	t.Run("standard keeps some", func(t *testing.T) {
-		t.Parallel()
-		m := status(t, ``)
-		// The set an engine gives a container: CHOWN, DAC_OVERRIDE,
-		// FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE,
-		// NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP.
-		if m["CapEff"] != "00000000a80425fb" || m["CapBnd"] != "00000000a80425fb" || m["NoNewPrivs"] != "1" {
-			t.Fatalf("%v: want the engine's default capabilities, and no_new_privs", m)
-		}
-	})
+	// after these check what it does enforce in practice.
+	capabilityRows(t, r.run, "0")
 	// What the capabilities stop: changing a file's owner takes
 	// CAP_CHOWN, even for root.
 	chown := []string{"sh", "-c", "touch /tmp/f && chown 65534 /tmp/f && stat -c %u /tmp/f"}
@@ -559,120 +403,20 @@ func TestLocalAdversarialCapabilities(t *testing.T) {
 
 func TestLocalAdversarialTimeoutLeavesNothing(t *testing.T) {
 	t.Parallel()
-	r := newLocalRig(t)
-	t.Run("stopped by step_timeout", func(t *testing.T) {
-		t.Parallel()
-		s := r.run(t, "timeout-on", timeoutSuite(`step_timeout = "1s"`))
-		long, ps := s.Scenarios[0].Steps[0], s.Scenarios[0].Steps[1]
-		if long.Status != report.Failed || !strings.Contains(long.Error, "timed out") {
-			t.Fatalf("long: status %s, error %q: want a timeout", long.Status, long.Error)
-		}
-		if long.DurationMS >= 3000 {
-			t.Errorf("long: ran %.0f ms: want it stopped at its 1 s", long.DurationMS)
-		}
-		_, stdout, _ := out(ps)
-		for line := range strings.Lines(stdout) {
-			if strings.HasSuffix(strings.TrimSpace(line), " sleep 3") {
-				t.Fatalf("processes after the timeout:\n%s\nwant no sleep 3 left", stdout)
-			}
-		}
-		if !strings.Contains(stdout, "sleep 3600") {
-			t.Fatalf("ps output:\n%s\nwant the service's own process listed", stdout)
-		}
-	})
-	t.Run("runs on without", func(t *testing.T) {
-		t.Parallel()
-		s := r.run(t, "timeout-off", timeoutSuite(``))
-		if long := s.Scenarios[0].Steps[0]; long.Status != report.Passed || long.DurationMS < 3000 {
-			t.Fatalf("long: status %s after %.0f ms: want it to run its 3 s", long.Status, long.DurationMS)
-		}
-	})
+	timeoutRows(t, newLocalRig(t).run)
 }
 
 func TestLocalAdversarialServiceCrash(t *testing.T) {
 	t.Parallel()
-	r := newLocalRig(t)
-	check := func(t *testing.T, s *report.Suite) *report.Scenario {
-		t.Helper()
-		crash := s.Scenarios[0].Steps[0]
-		for _, want := range []string{`service web exited with code 3 during step "crash it"`, "crashing"} {
-			if !strings.Contains(crash.Error, want) {
-				t.Errorf("crash step error %q: want %q", crash.Error, want)
-			}
-		}
-		return s.Scenarios[1]
-	}
-	t.Run("restarted on failure", func(t *testing.T) {
-		t.Parallel()
-		s := r.run(t, "crash-on", crashSuite(`restart = "on-failure"`))
-		if after := check(t, s); after.Status != report.Passed {
-			t.Fatalf("scenario after the crash: %s %s: want it to pass on a restarted service", after.Status, after.Error)
-		}
-		if s.Services[0].Restarts != 1 {
-			t.Errorf("restarts = %d, want 1", s.Services[0].Restarts)
-		}
-	})
-	t.Run("reported without", func(t *testing.T) {
-		t.Parallel()
-		s := r.run(t, "crash-off", crashSuite(``))
-		if after := check(t, s); after.Status != report.Errored || !strings.Contains(after.Error, "service web exited with code 3") {
-			t.Fatalf("scenario after the crash: %s %q: want an error naming the service", after.Status, after.Error)
-		}
-	})
+	serviceCrashRows(t, newLocalRig(t).run)
 }
 
 func TestLocalServiceUnhealthy(t *testing.T) {
 	t.Parallel()
-	r := newLocalRig(t)
-	t.Run("restarted on failure", func(t *testing.T) {
-		t.Parallel()
-		s := r.run(t, "unhealthy-on", unhealthySuite("restart = \"on-failure\"\nmax_restarts = 1"))
-		if s.Scenarios[0].Status != report.Passed {
-			t.Fatalf("break it: %s %s", s.Scenarios[0].Status, s.Scenarios[0].Steps[0].Error)
-		}
-		if after := s.Scenarios[1]; after.Status != report.Passed {
-			t.Fatalf("served again: %s %s: want the unhealthy service restarted", after.Status, after.Error)
-		}
-		if got := s.Services[0].Restarts; got != 1 {
-			t.Errorf("restarts = %d, want 1", got)
-		}
-	})
-	t.Run("reported without", func(t *testing.T) {
-		t.Parallel()
-		s := r.run(t, "unhealthy-off", unhealthySuite(""))
-		if after := s.Scenarios[1]; after.Status != report.Errored || !strings.Contains(after.Error, "service web no longer passes its wait check") {
-			t.Fatalf("served again: %s %q: want an error naming the unhealthy service", after.Status, after.Error)
-		}
-	})
+	serviceUnhealthyRows(t, newLocalRig(t).run)
 }
 
 func TestLocalThresholds(t *testing.T) {
 	t.Parallel()
-	r := newLocalRig(t)
-	t.Run("exceeded", func(t *testing.T) {
-		t.Parallel()
-		s := r.run(t, "thresholds-on", thresholdsSuite(`max_memory = "32MiB"|max_cpu_seconds = 0.2`))
-		mem, cpu := s.Scenarios[0].Steps[0], s.Scenarios[0].Steps[1]
-		if want := `above max_memory 32MiB in service box during step "allocate"`; mem.Status != report.Failed || !strings.Contains(mem.Error, want) {
-			t.Errorf("allocate: %s %q: want %q", mem.Status, mem.Error, want)
-		}
-		if want := `above max_cpu_seconds 0.2, in service box during step "spin"`; cpu.Status != report.Failed || !strings.Contains(cpu.Error, want) {
-			t.Errorf("spin: %s %q: want %q", cpu.Status, cpu.Error, want)
-		}
-	})
-	t.Run("within", func(t *testing.T) {
-		t.Parallel()
-		s := r.run(t, "thresholds-off", thresholdsSuite(`max_memory = "512MiB"|max_cpu_seconds = 30`))
-		for _, st := range s.Scenarios[0].Steps {
-			if st.Status != report.Passed {
-				t.Errorf("%s: %s %q: want it to pass within its thresholds", st.Name, st.Status, st.Error)
-			}
-			if st.Resources == nil || st.Resources.Samples < 2 {
-				t.Errorf("%s: resources %+v: want samples at both ends", st.Name, st.Resources)
-			}
-		}
-		if cpu := s.Scenarios[0].Steps[1].Resources; cpu != nil && cpu.CPUSeconds < 0.5 {
-			t.Errorf("spin used %.2f CPU seconds, want the seconds a 60-million-step loop takes", cpu.CPUSeconds)
-		}
-	})
+	thresholdsRows(t, newLocalRig(t).run)
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -23,12 +24,19 @@ import (
 // why) and without it (the attack succeeds, which proves the attack is real
 // and that it is the policy, not the test, that stops it).
 
-// runText runs one suite given as text, as `cleanroom run` would.
-func runText(t *testing.T, name, src string) *report.Suite {
+// runSuite runs one suite given as text on one backend and returns its
+// report: runText on Docker's, (*localRig).run on the local one
+// (adversarial_local_test.go). A row whose assertions hold on both
+// backends is written once, as a function that takes a runSuite, and is
+// called from a Docker test (TestAdversarial...) and a local one
+// (TestLocal...); where the backends differ, a parameter of that function
+// says how and why.
+type runSuite func(t *testing.T, name, text string) *report.Suite
+
+// parseSuite reads a suite given as text as `cleanroom run` does, and
+// fails the test if it is not valid or breaks a policy rule.
+func parseSuite(t *testing.T, name, src string) *suite.Suite {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs containers")
-	}
 	s, err := suite.Parse(name+".cleanroom.toml", []byte(src))
 	if err != nil {
 		t.Fatalf("suite:\n%s\n%v", src, err)
@@ -36,6 +44,17 @@ func runText(t *testing.T, name, src string) *report.Suite {
 	if err := CheckPolicies([]*suite.Suite{s}, nil); err != nil {
 		t.Fatalf("policy check: %v", err)
 	}
+	return s
+}
+
+// runText runs one suite given as text, as `cleanroom run` would, on the
+// Docker backend.
+func runText(t *testing.T, name, src string) *report.Suite {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs containers")
+	}
+	s := parseSuite(t, name, src)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run := Run(ctx, []*suite.Suite{s}, Options{})
@@ -84,8 +103,8 @@ policy = { %s }
 `, image, strings.Join(q, ", "), pol)
 }
 
-// The suites and commands of the attacks below are shared with the local
-// backend's rows (adversarial_local_test.go).
+// The suites, commands and rows of the attacks below are shared with the
+// local backend's tests (adversarial_local_test.go).
 
 // forkBombSuite starts 100 background processes in a service under the
 // service policy pol. The sleeps' output goes nowhere, so the exec ends
@@ -111,13 +130,32 @@ exec = ["sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 30 >/dev/null 2>&1 & i=
 
 func TestAdversarialForkBomb(t *testing.T) {
 	t.Parallel()
-	suiteWith := forkBombSuite
+	forkBombRows(t, runText, false)
+}
+
+// forkBombRows: a fork bomb is stopped by pids, and starts its 100
+// processes without. sandboxInit is true on the local backend, whose
+// sandbox init lives outside the cgroup whose pids the bomb uses up
+// (backend/local's placement.go), so a bomb that took it would be a
+// regression of its own; an engine's containers have no such init to lose.
+func forkBombRows(t *testing.T, run runSuite, sandboxInit bool) {
 	t.Run("stopped by pids", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "fork-on", suiteWith(`pids = 32`)))
-		code, _, stderr := out(st)
-		if st.Status != report.Failed || code == 0 || !strings.Contains(stderr, "can't fork") {
-			t.Fatalf("status %s, exit %d, stderr %q: want the fork bomb to fail with \"can't fork\"", st.Status, code, stderr)
+		st := only(t, run(t, "fork-on", forkBombSuite(`pids = 32`)))
+		code, stdout, stderr := out(st)
+		if st.Status != report.Failed || strings.HasPrefix(stdout, "procs=") {
+			t.Fatalf("status %s, stdout %q, error %q: want the fork bomb stopped", st.Status, stdout, st.Error)
+		}
+		if res := st.Resources; res != nil && res.PidsPeak > 32 {
+			t.Errorf("resources %+v: want at most 32 processes at any time", res)
+		}
+		if sandboxInit && strings.Contains(st.Error, "init process went away") {
+			t.Fatalf("the fork bomb took the sandbox's init with it: %s", st.Error)
+		}
+		// Both backends run busybox's sh (the image's, or the applets
+		// first on a sandbox's PATH), which says "can't fork".
+		if code == 0 || !strings.Contains(stderr, "can't fork") {
+			t.Fatalf("status %s, exit %d, stderr %q, error %q: want the fork bomb to fail with \"can't fork\"", st.Status, code, stderr, st.Error)
 		}
 		if !containsAny(st.Notes, `process limit reached (pids 32) in service box during step "bomb"`) {
 			t.Errorf("notes %q: want the process limit named", st.Notes)
@@ -125,7 +163,7 @@ func TestAdversarialForkBomb(t *testing.T) {
 	})
 	t.Run("succeeds without", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "fork-off", suiteWith(``)))
+		st := only(t, run(t, "fork-off", forkBombSuite(``)))
 		code, stdout, _ := out(st)
 		n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(stdout, "procs=")))
 		if st.Status != report.Passed || code != 0 || n < 100 {
@@ -159,10 +197,15 @@ exec = ["perl", "-e", '$x = "a" x (200*1024*1024); print "allocated\n"']
 
 func TestAdversarialMemoryHog(t *testing.T) {
 	t.Parallel()
-	hog := memoryHog
+	memoryHogRows(t, runText)
+}
+
+// memoryHogRows: 200 MiB allocated in a one-shot container and in a
+// service are stopped by a memory limit of 64 MiB, and allocated without.
+func memoryHogRows(t *testing.T, run runSuite) {
 	t.Run("one-shot stopped by memory", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "hog-on", oneShot("postgres:15", `memory = "64MiB"`, hog...)))
+		st := only(t, run(t, "hog-on", oneShot("postgres:15", `memory = "64MiB"`, memoryHog...)))
 		want := `memory limit exceeded (64MiB) in the one-shot container during step "attack"`
 		if st.Status != report.Failed || !strings.Contains(st.Error, want) {
 			t.Fatalf("status %s, error %q: want %q", st.Status, st.Error, want)
@@ -170,15 +213,14 @@ func TestAdversarialMemoryHog(t *testing.T) {
 	})
 	t.Run("one-shot succeeds without", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "hog-off", oneShot("postgres:15", ``, hog...)))
+		st := only(t, run(t, "hog-off", oneShot("postgres:15", ``, memoryHog...)))
 		if _, stdout, _ := out(st); st.Status != report.Passed || stdout != "allocated\n" {
 			t.Fatalf("status %s, stdout %q, error %q: want the allocation to succeed", st.Status, stdout, st.Error)
 		}
 	})
-	service := memoryHogSuite
 	t.Run("service stopped by memory", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "svc-hog-on", service(`memory = "64MiB"`)))
+		st := only(t, run(t, "svc-hog-on", memoryHogSuite(`memory = "64MiB"`)))
 		want := `memory limit exceeded (64MiB) in service web during step "load"`
 		if st.Status != report.Failed || !strings.Contains(st.Error, want) {
 			t.Fatalf("status %s, error %q: want %q", st.Status, st.Error, want)
@@ -186,13 +228,12 @@ func TestAdversarialMemoryHog(t *testing.T) {
 	})
 	t.Run("service succeeds without", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "svc-hog-off", service(``))
-		st := only(t, s)
+		st := only(t, run(t, "svc-hog-off", memoryHogSuite(``)))
 		if _, stdout, _ := out(st); st.Status != report.Passed || stdout != "allocated\n" {
 			t.Fatalf("status %s, stdout %q, error %q: want the allocation to succeed", st.Status, stdout, st.Error)
 		}
-		if r := st.Resources; r == nil || r.MemoryPeakBytes < 200<<20 {
-			t.Errorf("resources %+v: want a memory peak above 200 MiB", r)
+		if res := st.Resources; res == nil || res.MemoryPeakBytes < 200<<20 {
+			t.Errorf("resources %+v: want a memory peak above 200 MiB", res)
 		}
 	})
 }
@@ -202,20 +243,36 @@ var writeRoot = []string{"sh", "-c", "echo pwned > /pwned && cat /pwned"}
 
 func TestAdversarialReadOnlyRootfs(t *testing.T) {
 	t.Parallel()
-	write := writeRoot
+	readOnlyRootfsRows(t, runText)
+}
+
+// readOnlyRootfsRows: a write to / is refused under read_only_rootfs and
+// made without. Either way this machine's own / never gets the file: the
+// local backend's root is an overlay of this machine's, where a write
+// through would land; an image's root is not, so on Docker the check is
+// cheap and can only fail if something else went very wrong.
+func readOnlyRootfsRows(t *testing.T, run runSuite) {
+	notOnHost := func(t *testing.T) {
+		t.Helper()
+		if _, err := os.Lstat("/pwned"); !os.IsNotExist(err) {
+			t.Errorf("the host has /pwned (%v): a step wrote through to this machine's root", err)
+		}
+	}
 	t.Run("stopped by read_only_rootfs", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "ro-on", oneShot("busybox", `read_only_rootfs = true`, write...)))
+		st := only(t, run(t, "ro-on", oneShot("busybox", `read_only_rootfs = true`, writeRoot...)))
 		if code, _, stderr := out(st); st.Status != report.Failed || code == 0 || !strings.Contains(stderr, "Read-only file system") {
 			t.Fatalf("status %s, exit %d, stderr %q: want the write refused", st.Status, code, stderr)
 		}
+		notOnHost(t)
 	})
 	t.Run("succeeds without", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "ro-off", oneShot("busybox", ``, write...)))
+		st := only(t, run(t, "ro-off", oneShot("busybox", ``, writeRoot...)))
 		if _, stdout, _ := out(st); st.Status != report.Passed || stdout != "pwned\n" {
 			t.Fatalf("status %s, stdout %q: want the write to succeed", st.Status, stdout)
 		}
+		notOnHost(t)
 	})
 }
 
@@ -247,9 +304,6 @@ func TestAdversarialNetwork(t *testing.T) {
 	}
 	isolatedIP, outsideIP := web("isolated", policy.Isolated), web("outside", policy.Bridge)
 
-	reach := func(ip string) []string {
-		return []string{"sh", "-c", "if echo | nc -w 2 " + ip + " 8080 >/dev/null 2>&1; then echo reached; else echo blocked; fi"}
-	}
 	cases := []struct {
 		name, pol, target, want string
 	}{
@@ -260,14 +314,13 @@ func TestAdversarialNetwork(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			st := only(t, runText(t, "net", oneShot("busybox", c.pol, reach(c.target)...)))
-			if _, stdout, _ := out(st); strings.TrimSpace(stdout) != c.want {
+			wantProbe(t, runText, "net", oneShot("busybox", c.pol, probe(c.target, 8080)...), c.want, func() string {
 				// Seen once in a fresh-clone CI run and not since: say
 				// what the engine's firewall held, for whoever sees it
 				// next.
 				fw, _ := exec.Command("iptables", "-S").CombinedOutput()
-				t.Fatalf("stdout %q, error %q: want %s (target %s)\nfirewall:\n%s", stdout, st.Error, c.want, c.target, fw)
-			}
+				return fmt.Sprintf("target %s\nfirewall:\n%s", c.target, fw)
+			})
 		})
 	}
 	// The control of the two "blocked" rows: the same probe, under the
@@ -276,31 +329,69 @@ func TestAdversarialNetwork(t *testing.T) {
 	// probe's.
 	t.Run("own environment, isolated (control)", func(t *testing.T) {
 		t.Parallel()
-		src := `
-[services.web]
-type = "generic"
-image = "busybox"
-command = ["httpd", "-f", "-p", "8080"]
-ports = [8080]
-wait = { port = 8080 }
-` + oneShot("busybox", `network = "isolated"`, reach("web")...)
-		st := only(t, runText(t, "net-control", src))
-		if _, stdout, _ := out(st); strings.TrimSpace(stdout) != "reached" {
-			t.Fatalf("stdout %q, error %q: want reached", stdout, st.Error)
-		}
+		wantProbe(t, runText, "net-control", ownEnvSuite(`network = "isolated"`, "web"), "reached", nil)
 	})
-	t.Run("none has only lo", func(t *testing.T) {
-		t.Parallel()
-		st := only(t, runText(t, "none", oneShot("busybox", `network = "none"`, "cat", "/proc/net/dev")))
-		if _, stdout, _ := out(st); !strings.Contains(stdout, "lo:") || strings.Contains(stdout, "eth") {
-			t.Fatalf("interfaces:\n%s\nwant lo only", stdout)
-		}
-	})
+	networkNoneRow(t, runText)
 	t.Run("isolated has an interface", func(t *testing.T) {
 		t.Parallel()
 		st := only(t, runText(t, "not-none", oneShot("busybox", ``, "cat", "/proc/net/dev")))
 		if _, stdout, _ := out(st); !strings.Contains(stdout, "eth0") {
 			t.Fatalf("interfaces:\n%s\nwant eth0 besides lo", stdout)
+		}
+	})
+}
+
+// probe says whether a TCP connection to host:port succeeds from where it
+// runs.
+func probe(host string, port int) []string {
+	return []string{"sh", "-c", fmt.Sprintf("if echo | nc -w 2 %s %d >/dev/null 2>&1; then echo reached; else echo blocked; fi", host, port)}
+}
+
+// ownEnvSuite probes target at port 8080 from a one-shot container under
+// the step policy pol, with a web server at that port in its own
+// environment: service web. The command names busybox, which the image
+// has and the local backend finds on this machine (CheckBackend looks a
+// service's program up there, where no httpd of its own need be).
+func ownEnvSuite(pol, target string) string {
+	return `
+[services.web]
+type = "generic"
+image = "busybox"
+command = ["busybox", "httpd", "-f", "-p", "8080"]
+ports = [8080]
+wait = { port = 8080 }
+` + oneShot("busybox", pol, probe(target, 8080)...)
+}
+
+// wantProbe runs src, whose only step is a probe, and fails the test
+// unless the probe says want ("reached" or "blocked"); explain, if not
+// nil, tells the failure what else may say why.
+func wantProbe(t *testing.T, run runSuite, name, src, want string, explain func() string) {
+	t.Helper()
+	st := only(t, run(t, name, src))
+	if _, stdout, _ := out(st); strings.TrimSpace(stdout) != want {
+		more := ""
+		if explain != nil {
+			more = "\n" + explain()
+		}
+		t.Fatalf("stdout %q, error %q: want %s%s", stdout, st.Error, want, more)
+	}
+}
+
+// networkNoneRow: under network "none" a step lists the loopback
+// interface and no other.
+func networkNoneRow(t *testing.T, run runSuite) {
+	t.Run("none has only lo", func(t *testing.T) {
+		t.Parallel()
+		st := only(t, run(t, "none", oneShot("busybox", `network = "none"`, "cat", "/proc/net/dev")))
+		_, stdout, _ := out(st)
+		if !strings.Contains(stdout, "lo:") {
+			t.Fatalf("interfaces:\n%s\nwant lo", stdout)
+		}
+		for line := range strings.Lines(stdout) {
+			if name, _, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) != "lo" {
+				t.Fatalf("interfaces:\n%s\nwant lo only", stdout)
+			}
 		}
 	})
 }
@@ -327,28 +418,52 @@ func containerIP(t *testing.T, id string, net policy.Network) string {
 	return ""
 }
 
-// readPrivileges shows a process's capabilities, seccomp mode and
-// no_new_privs.
-var readPrivileges = []string{"grep", "-E", "^(CapEff|Seccomp|NoNewPrivs):", "/proc/self/status"}
+// readPrivileges shows a process's capabilities (effective and bounding),
+// seccomp mode and no_new_privs.
+var readPrivileges = []string{"grep", "-E", "^(CapEff|CapBnd|Seccomp|NoNewPrivs):", "/proc/self/status"}
 
 func TestAdversarialCapabilities(t *testing.T) {
 	t.Parallel()
-	caps := readPrivileges
+	capabilityRows(t, runText, "2")
+}
+
+// capabilityRows: strict drops every capability, standard keeps the set an
+// engine gives a container, and both set no_new_privs. seccomp is the mode
+// a strict step shows: "2" (a filter) under Docker's engine; the local
+// backend applies no seccomp filter, so "0" there.
+func capabilityRows(t *testing.T, run runSuite, seccomp string) {
+	status := func(t *testing.T, name, pol string) map[string]string {
+		t.Helper()
+		st := only(t, run(t, name, oneShot("busybox", pol, readPrivileges...)))
+		_, stdout, _ := out(st)
+		m := map[string]string{}
+		for line := range strings.Lines(stdout) {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				m[k] = strings.TrimSpace(v)
+			}
+		}
+		if len(m) != 4 {
+			t.Fatalf("status %s, stdout %q, error %q: want CapEff, CapBnd, Seccomp and NoNewPrivs", st.Status, stdout, st.Error)
+		}
+		return m
+	}
 	t.Run("strict drops all", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "caps-on", oneShot("busybox", `preset = "strict"`, caps...)))
-		_, stdout, _ := out(st)
-		for _, want := range []string{"CapEff:\t0000000000000000", "Seccomp:\t2", "NoNewPrivs:\t1"} {
-			if !strings.Contains(stdout, want) {
-				t.Errorf("status:\n%s\nwant %q", stdout, want)
+		m := status(t, "caps-on", `preset = "strict"`)
+		for k, want := range map[string]string{"CapEff": "0000000000000000", "CapBnd": "0000000000000000", "Seccomp": seccomp, "NoNewPrivs": "1"} {
+			if m[k] != want {
+				t.Errorf("%s = %s, want %s", k, m[k], want)
 			}
 		}
 	})
 	t.Run("standard keeps some", func(t *testing.T) {
 		t.Parallel()
-		st := only(t, runText(t, "caps-off", oneShot("busybox", ``, caps...)))
-		if _, stdout, _ := out(st); strings.Contains(stdout, "CapEff:\t0000000000000000") || !strings.Contains(stdout, "CapEff:") {
-			t.Fatalf("status:\n%s\nwant capabilities left", stdout)
+		m := status(t, "caps-off", ``)
+		// The set an engine gives a container: CHOWN, DAC_OVERRIDE,
+		// FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE,
+		// NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP.
+		if m["CapEff"] != "00000000a80425fb" || m["CapBnd"] != "00000000a80425fb" || m["NoNewPrivs"] != "1" {
+			t.Fatalf("%v: want the engine's default capabilities, and no_new_privs", m)
 		}
 	})
 }
@@ -381,13 +496,21 @@ exec = ["ps"]
 
 func TestAdversarialTimeoutLeavesNothing(t *testing.T) {
 	t.Parallel()
-	suiteWith := timeoutSuite
+	timeoutRows(t, runText)
+}
+
+// timeoutRows: a step that overruns its step_timeout is stopped at it,
+// with the child it left running, and runs its 3 s without.
+func timeoutRows(t *testing.T, run runSuite) {
 	t.Run("stopped by step_timeout", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "timeout-on", suiteWith(`step_timeout = "1s"`))
+		s := run(t, "timeout-on", timeoutSuite(`step_timeout = "1s"`))
 		long, ps := s.Scenarios[0].Steps[0], s.Scenarios[0].Steps[1]
 		if long.Status != report.Failed || !strings.Contains(long.Error, "timed out") {
 			t.Fatalf("long: status %s, error %q: want a timeout", long.Status, long.Error)
+		}
+		if long.DurationMS >= 3000 {
+			t.Errorf("long: ran %.0f ms: want it stopped at its 1 s", long.DurationMS)
 		}
 		// A killed process whose parent is gone lingers as a zombie
 		// ("[sleep]") until the container's init reaps it: it is dead.
@@ -403,7 +526,7 @@ func TestAdversarialTimeoutLeavesNothing(t *testing.T) {
 	})
 	t.Run("runs on without", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "timeout-off", suiteWith(``))
+		s := run(t, "timeout-off", timeoutSuite(``))
 		if long := s.Scenarios[0].Steps[0]; long.Status != report.Passed || long.DurationMS < 3000 {
 			t.Fatalf("long: status %s after %.0f ms: want it to run its 3 s", long.Status, long.DurationMS)
 		}
@@ -441,7 +564,13 @@ exec = ["echo", "alive"]
 
 func TestAdversarialServiceCrash(t *testing.T) {
 	t.Parallel()
-	suiteWith := crashSuite
+	serviceCrashRows(t, runText)
+}
+
+// serviceCrashRows: a service that crashes during a step fails that step
+// naming it; restart = "on-failure" brings it back for the next scenario,
+// which without it errors naming the service.
+func serviceCrashRows(t *testing.T, run runSuite) {
 	check := func(t *testing.T, s *report.Suite) *report.Scenario {
 		t.Helper()
 		crash := s.Scenarios[0].Steps[0]
@@ -454,7 +583,7 @@ func TestAdversarialServiceCrash(t *testing.T) {
 	}
 	t.Run("restarted on failure", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "crash-on", suiteWith(`restart = "on-failure"`))
+		s := run(t, "crash-on", crashSuite(`restart = "on-failure"`))
 		if after := check(t, s); after.Status != report.Passed {
 			t.Fatalf("scenario after the crash: %s %s: want it to pass on a restarted service", after.Status, after.Error)
 		}
@@ -464,7 +593,7 @@ func TestAdversarialServiceCrash(t *testing.T) {
 	})
 	t.Run("reported without", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "crash-off", suiteWith(``))
+		s := run(t, "crash-off", crashSuite(``))
 		if after := check(t, s); after.Status != report.Errored || !strings.Contains(after.Error, "service web exited with code 3") {
 			t.Fatalf("scenario after the crash: %s %q: want an error naming the service", after.Status, after.Error)
 		}
@@ -480,9 +609,6 @@ func containsAny(list []string, sub string) bool {
 	return false
 }
 
-// A service whose process lives on but stops answering its wait check is
-// unhealthy: found before the next scenario, which it fails naming the
-// service, unless restart = "on-failure" brings it back.
 // unhealthySuite stops a service's server while its process lives on
 // (restart settings: restart); a second scenario asks it for a page.
 func unhealthySuite(restart string) string {
@@ -515,10 +641,17 @@ expect = { status = 200, body = "ok\n" }
 
 func TestServiceUnhealthy(t *testing.T) {
 	t.Parallel()
-	suiteWith := unhealthySuite
+	serviceUnhealthyRows(t, runText)
+}
+
+// serviceUnhealthyRows: a service whose process lives on but stops
+// answering its wait check is unhealthy: found before the next scenario,
+// which it fails naming the service, unless restart = "on-failure" brings
+// it back.
+func serviceUnhealthyRows(t *testing.T, run runSuite) {
 	t.Run("restarted on failure", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "unhealthy-on", suiteWith("restart = \"on-failure\"\nmax_restarts = 1"))
+		s := run(t, "unhealthy-on", unhealthySuite("restart = \"on-failure\"\nmax_restarts = 1"))
 		if s.Scenarios[0].Status != report.Passed {
 			t.Fatalf("break it: %s %s", s.Scenarios[0].Status, s.Scenarios[0].Steps[0].Error)
 		}
@@ -531,15 +664,13 @@ func TestServiceUnhealthy(t *testing.T) {
 	})
 	t.Run("reported without", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "unhealthy-off", suiteWith(""))
+		s := run(t, "unhealthy-off", unhealthySuite(""))
 		if after := s.Scenarios[1]; after.Status != report.Errored || !strings.Contains(after.Error, "service web no longer passes its wait check") {
 			t.Fatalf("served again: %s %q: want an error naming the unhealthy service", after.Status, after.Error)
 		}
 	})
 }
 
-// Thresholds fail a step that stayed within the limits but used more than
-// the suite allows, with a resource error naming what and where.
 // thresholdsSuite allocates 96 MiB and spins the CPU in a service, under
 // the step policies pol gives as "allocate's|spin's".
 func thresholdsSuite(pol string) string {
@@ -569,10 +700,16 @@ policy = { %s }
 
 func TestThresholds(t *testing.T) {
 	t.Parallel()
-	suiteWith := thresholdsSuite
+	thresholdsRows(t, runText)
+}
+
+// thresholdsRows: thresholds fail a step that stayed within the limits
+// but used more than the suite allows, with a resource error naming what
+// and where.
+func thresholdsRows(t *testing.T, run runSuite) {
 	t.Run("exceeded", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "thresholds-on", suiteWith(`max_memory = "32MiB"|max_cpu_seconds = 0.2`))
+		s := run(t, "thresholds-on", thresholdsSuite(`max_memory = "32MiB"|max_cpu_seconds = 0.2`))
 		mem, cpu := s.Scenarios[0].Steps[0], s.Scenarios[0].Steps[1]
 		if want := `above max_memory 32MiB in service box during step "allocate"`; mem.Status != report.Failed || !strings.Contains(mem.Error, want) {
 			t.Errorf("allocate: %s %q: want %q", mem.Status, mem.Error, want)
@@ -583,7 +720,7 @@ func TestThresholds(t *testing.T) {
 	})
 	t.Run("within", func(t *testing.T) {
 		t.Parallel()
-		s := runText(t, "thresholds-off", suiteWith(`max_memory = "512MiB"|max_cpu_seconds = 30`))
+		s := run(t, "thresholds-off", thresholdsSuite(`max_memory = "512MiB"|max_cpu_seconds = 30`))
 		for _, st := range s.Scenarios[0].Steps {
 			if st.Status != report.Passed {
 				t.Errorf("%s: %s %q: want it to pass within its thresholds", st.Name, st.Status, st.Error)
