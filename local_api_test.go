@@ -24,6 +24,9 @@ import (
 // given, exactly as on Docker: the environment publishes each service's
 // primary port on this machine's loopback.
 func TestLocalBackendGoAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxes")
+	}
 	ctx := t.Context()
 	env, err := cleanroom.New(ctx, cleanroom.WithBackendName("local"), cleanroom.WithoutProjectConfig())
 	if err != nil {

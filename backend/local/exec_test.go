@@ -20,6 +20,9 @@ import (
 // child): each exec runs in a cgroup of its own, which the kill empties.
 // Beyond the conformance suite, which proves it for a plain tree.
 func TestExecTimeoutKillsDetachedProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxes")
+	}
 	ctx := t.Context()
 	b := newBackend(t, stateDir(t), local.WithPath(toolbox(t)))
 	id := uuid.Must(uuid.NewV7()).String()

@@ -51,6 +51,9 @@ func stateDir(t *testing.T) string {
 }
 
 func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxes")
+	}
 	tools := toolbox(t)
 	// One state directory for every backend of the suite, so that
 	// Resources sees the sessions of all of them.

@@ -63,6 +63,9 @@ func orphanRunner(dir string) int {
 // sandbox's init, whose end kills its PID namespace), and the next sweep
 // removes what is left on disk and in the cgroup tree.
 func TestRunnerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxes")
+	}
 	dir := stateDir(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), orphanEnv+"="+dir)

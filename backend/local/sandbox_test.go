@@ -21,6 +21,9 @@ import (
 // minimal /dev, /sys without cgroups, the engine's capability set for every
 // process (exec'd ones too), and its cpu limit in its cgroup.
 func TestSandboxIsolation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxes")
+	}
 	ctx := t.Context()
 	dir := stateDir(t)
 	b := newBackend(t, dir)

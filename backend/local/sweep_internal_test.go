@@ -15,6 +15,9 @@ import (
 // a while; a session's cgroups that still hold a process, or changed
 // lately, stay.
 func TestSweepRemovesAbandonedCgroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes cgroups")
+	}
 	b, err := New(WithStateDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
