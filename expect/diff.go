@@ -32,16 +32,37 @@ func Text(check, expected, got string) Result {
 // when the texts are equal. A last line without a newline is marked
 // `\ No newline at end of file`, as diff(1) does.
 func TextDiff(expected, got string) string {
-	if expected == got {
+	return UnifiedDiff(expected, got, DiffOptions{From: "expected", To: "got"})
+}
+
+// DiffOptions shapes a UnifiedDiff.
+type DiffOptions struct {
+	// From and To name the two sides in the headers ("--- From",
+	// "+++ To").
+	From, To string
+	// Line, when set, rewrites the text of each line of a hunk (without its
+	// newline) before it is written: the snapshot package uses it to quote
+	// lines a terminal would not show faithfully. Nil writes lines as they
+	// are.
+	Line func(string) string
+}
+
+// UnifiedDiff returns a unified diff from a to b headed by o's names, with
+// hunks of three lines of context, or "" when the texts are equal. A last
+// line without a newline is followed by `\ No newline at end of file`, as
+// diff(1) does. TextDiff is UnifiedDiff with the names "expected" and
+// "got".
+func UnifiedDiff(a, b string, o DiffOptions) string {
+	if a == b {
 		return ""
 	}
-	ops := diffLines(splitLines(expected), splitLines(got))
-	var b strings.Builder
-	b.WriteString("--- expected\n+++ got\n")
+	ops := diffLines(splitLines(a), splitLines(b))
+	var w strings.Builder
+	w.WriteString("--- " + o.From + "\n+++ " + o.To + "\n")
 	for _, h := range hunks(ops) {
-		writeHunk(&b, ops[h.start:h.end])
+		writeHunk(&w, ops[h.start:h.end], o.Line)
 	}
-	return b.String()
+	return w.String()
 }
 
 // splitLines cuts s after each newline; a last line without one is kept.
@@ -155,7 +176,7 @@ func hunks(ops []op) []span {
 	return out
 }
 
-func writeHunk(b *strings.Builder, ops []op) {
+func writeHunk(b *strings.Builder, ops []op, rewrite func(string) string) {
 	var aStart, aLen, bStart, bLen int
 	for _, o := range ops {
 		if o.kind != '+' {
@@ -181,12 +202,14 @@ func writeHunk(b *strings.Builder, ops []op) {
 	fmt.Fprintf(b, "@@ -%s +%s @@\n", hunkRange(aStart, aLen), hunkRange(bStart, bLen))
 	for _, o := range ops {
 		b.WriteByte(o.kind)
-		if text, ok := strings.CutSuffix(o.line, "\n"); ok {
-			b.WriteString(text)
-			b.WriteByte('\n')
-		} else {
-			b.WriteString(o.line)
-			b.WriteString("\n\\ No newline at end of file\n")
+		text, eol := strings.CutSuffix(o.line, "\n")
+		if rewrite != nil {
+			text = rewrite(text)
+		}
+		b.WriteString(text)
+		b.WriteByte('\n')
+		if !eol {
+			b.WriteString("\\ No newline at end of file\n")
 		}
 	}
 }

@@ -159,3 +159,15 @@ func TestTextDiffLargeInputStaysBounded(t *testing.T) {
 		t.Errorf("%d added lines, want 3000", got-1)
 	}
 }
+
+func TestUnifiedDiffNamesAndLine(t *testing.T) {
+	quote := func(s string) string { return "<" + s + ">" }
+	got := UnifiedDiff("a\nb\n", "a\nc", DiffOptions{From: "run 1", To: "run 2", Line: quote})
+	want := "--- run 1\n+++ run 2\n@@ -1,2 +1,2 @@\n <a>\n-<b>\n+<c>\n\\ No newline at end of file\n"
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := UnifiedDiff("x\n", "y\n", DiffOptions{From: "expected", To: "got"}), TextDiff("x\n", "y\n"); got != want {
+		t.Errorf("UnifiedDiff without Line:\n%s\nTextDiff:\n%s", got, want)
+	}
+}
