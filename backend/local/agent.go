@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,7 +29,6 @@ import (
 // child that exits at once cannot be reaped before anyone waits for it.
 type reaper struct {
 	pl      *placement // where processes go in the cgroup tree; nil: nowhere
-	execs   atomic.Int64
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
 	early   map[int]syscall.WaitStatus // reaped before start registered them
@@ -377,7 +375,8 @@ func (a *agent) exec(conn net.Conn, req request) {
 		sendReply(reply{Err: err.Error()})
 		return
 	}
-	cgroup := fmt.Sprintf("exec-%d", a.reaper.execs.Add(1))
+	cgroup := a.reaper.pl.acquire()
+	defer a.reaper.pl.release(cgroup)
 	pid, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
 	stdin.Close()
 	outW.Close()
@@ -442,11 +441,6 @@ func (a *agent) exec(conn net.Conn, req request) {
 			killTree(pid)
 		}
 		ws = <-done
-	}
-	if !wasKilled && a.reaper.pl.enabled() {
-		// Empty unless the command left processes running, which stay
-		// (as on an engine) until the container goes.
-		defer a.reaper.pl.remove(cgroup)
 	}
 	// A background child may hold the pipes open; once the command itself
 	// has exited, its output is what is already written.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,9 +18,9 @@ import (
 // limits: a fork bomb that uses up the container's pids must not take the
 // init's threads with it, nor its memory count as the container's. Every
 // process the init starts is born in a child of the container's cgroup,
-// "main" for the main process and "exec-N" for each exec, so that a timed
-// out exec's processes are found (and killed) even when they have left its
-// process tree.
+// "main" for the main process and an "exec-N" of its own for each exec
+// running (reused once empty), so that a timed out exec's processes are
+// found, and killed, even when they have left its process tree.
 //
 // On cgroup v1 a single thread can change cgroups: the spawner thread moves
 // into the child, forks, and moves back. On v2 the child is given to
@@ -28,6 +29,41 @@ type placement struct {
 	v2   bool
 	dirs []*os.File // the container's cgroup, one per v1 controller (one on v2)
 	init []*os.File // the init's cgroup, likewise (v1 only)
+
+	mu    sync.Mutex
+	execs int      // exec cgroups made so far
+	free  []string // exec cgroups without a process, for the next exec
+}
+
+// acquire names the cgroup for an exec: an empty one left by an earlier
+// exec, or a new one. Reusing them spares every exec a mkdir and an rmdir
+// per controller; their counts (refused forks, OOM kills) add up all the
+// same, and they go with the container.
+func (pl *placement) acquire() string {
+	if !pl.enabled() {
+		return ""
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if n := len(pl.free); n > 0 {
+		name := pl.free[n-1]
+		pl.free = pl.free[:n-1]
+		return name
+	}
+	pl.execs++
+	return "exec-" + strconv.Itoa(pl.execs)
+}
+
+// release gives an exec's cgroup back once the exec is over, unless
+// processes it left behind still run there (as on an engine, they stay until
+// the container goes).
+func (pl *placement) release(name string) {
+	if !pl.enabled() || len(pl.procs(name)) > 0 {
+		return
+	}
+	pl.mu.Lock()
+	pl.free = append(pl.free, name)
+	pl.mu.Unlock()
 }
 
 // openPlacement opens the directories while the host's cgroup filesystems
@@ -102,25 +138,6 @@ func writeAt(dir *os.File, name string, b []byte) error {
 	return nil
 }
 
-// hadEvents says whether child name counted a refused fork or an OOM kill.
-func (pl *placement) hadEvents(name string) bool {
-	for _, d := range pl.dirs {
-		for _, f := range []struct{ file, key string }{{"pids.events", "max"}, {"memory.oom_control", "oom_kill"}} {
-			fd, err := unix.Openat(int(d.Fd()), filepath.Join(name, f.file), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				continue
-			}
-			b := make([]byte, 4096)
-			n, _ := unix.Read(fd, b)
-			unix.Close(fd)
-			if n > 0 && eventCount(string(b[:n]), f.key) > 0 {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // procs lists the processes in child name.
 func (pl *placement) procs(name string) []int {
 	fd, err := unix.Openat(int(pl.dirs[0].Fd()), filepath.Join(name, "cgroup.procs"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -141,7 +158,7 @@ func (pl *placement) procs(name string) []int {
 }
 
 // kill kills every process in child name until none is left, whatever
-// tree it belongs to now, then removes the child.
+// tree it belongs to now.
 func (pl *placement) kill(name string) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -153,26 +170,5 @@ func (pl *placement) kill(name string) {
 			_ = unix.Kill(p, unix.SIGKILL)
 		}
 		time.Sleep(2 * time.Millisecond)
-	}
-	pl.remove(name)
-}
-
-// remove removes child name if it is empty; one with processes left stays
-// until the container goes, and so does one that counted a refused fork or
-// an OOM kill (cgroup v1 counts them there), for the runner to read.
-func (pl *placement) remove(name string) {
-	if !pl.v2 && pl.hadEvents(name) {
-		return
-	}
-	for _, d := range pl.dirs {
-		// The kernel frees a cgroup a moment after its last process is
-		// reaped.
-		for i := 0; i < 50; i++ {
-			err := unix.Unlinkat(int(d.Fd()), name, unix.AT_REMOVEDIR)
-			if err == nil || !errors.Is(err, unix.EBUSY) {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
 	}
 }
