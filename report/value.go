@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"database/sql/driver"
 	"encoding"
 	"encoding/base64"
@@ -10,7 +11,10 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -39,22 +43,58 @@ const maxDepth = 64
 //   - values with a MarshalJSON method (pgtype.Numeric, …) are written
 //     as that method writes them; otherwise MarshalText, driver.Valuer
 //     and String are used, in that order;
-//   - maps become objects whose keys are strings; other structs go
-//     through encoding/json; anything else becomes its fmt form.
+//   - maps become objects whose keys are strings; should two keys read
+//     the same once written (the string "1" and the integer 1) they are
+//     told apart by " (2)", " (3)" in the order of their values, so that
+//     none is lost and the result does not depend on map order;
+//   - other structs go through encoding/json; functions and channels,
+//     whose %v is an address, become their type in parentheses; anything
+//     else becomes its fmt form.
 //
 // Applying JSONValue to what ReadJSON returns gives the same data as
 // applying it to the original value, which is what "round trip" means for
-// values of unknown type.
-func JSONValue(v any) any { return jsonValue(v, 0) }
+// values of unknown type. ValueOptions changes a few of these rules.
+func JSONValue(v any) any { return ValueOptions{}.JSONValue(v) }
+
+// ValueOptions are the rules in which a snapshot's text differs from the
+// JSON report. The zero value is the JSON report's.
+type ValueOptions struct {
+	// UUIDText writes a [16]byte, which is how pgx returns a uuid column,
+	// as the UUID's text ("550e8400-e29b-41d4-a716-446655440000") rather
+	// than as bytes.
+	UUIDText bool
+	// EmptyNil writes a nil slice as [] and a nil map as {} (a nil []byte
+	// as ""), rather than null: a query with no rows returned none rather
+	// than nothing.
+	EmptyNil bool
+}
+
+// JSONValue is JSONValue with o's rules.
+func (o ValueOptions) JSONValue(v any) any { return o.value(v, 0) }
+
+// ParseJSONValue parses b, one JSON value with white space around it at
+// most, as JSONValue data: numbers as json.Number, written as they came. ok
+// is false for anything else, and for input that is not UTF-8, which
+// encoding/json would quietly alter. Of keys that appear twice in an
+// object the last one counts, as with encoding/json.
+func ParseJSONValue(b []byte) (v any, ok bool) {
+	d, ok := decodeJSON(b)
+	if !ok {
+		return nil, false
+	}
+	return ValueOptions{}.value(d, 0), true
+}
 
 var (
 	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 	valuer        = reflect.TypeFor[driver.Valuer]()
 	stringer      = reflect.TypeFor[fmt.Stringer]()
+
+	jsonNumberRE = regexp.MustCompile(`^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$`)
 )
 
-func jsonValue(v any, depth int) any {
+func (o ValueOptions) value(v any, depth int) any {
 	if depth > maxDepth {
 		return "(nested too deeply)"
 	}
@@ -62,25 +102,50 @@ func jsonValue(v any, depth int) any {
 		return nil
 	}
 	rv := reflect.ValueOf(v)
-	if (rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Map || rv.Kind() == reflect.Slice) && rv.IsNil() {
-		return nil
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			return nil
+		}
+	case reflect.Slice:
+		if rv.IsNil() {
+			switch {
+			case !o.EmptyNil:
+				return nil
+			case rv.Type().Elem().Kind() != reflect.Uint8:
+				return []any{}
+			}
+			// A nil []byte goes on, to be "" (or what its methods say).
+		}
+	case reflect.Map:
+		if rv.IsNil() {
+			if o.EmptyNil {
+				return map[string]any{}
+			}
+			return nil
+		}
 	}
 	switch x := v.(type) {
 	case bool:
 		return x
 	case string:
-		return textValue(x)
+		return text(x)
 	case []byte:
-		return bytesValue(x)
+		return text(string(x))
+	case [16]byte:
+		if o.UUIDText {
+			return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
+		}
 	case json.Number:
-		if json.Valid([]byte(x)) {
+		// encoding/json fails on a json.Number that is not a number.
+		if jsonNumberRE.MatchString(string(x)) {
 			return x
 		}
-		return string(x)
+		return text(string(x))
 	case float64:
-		return floatValue(x, 64)
+		return float(x, 64)
 	case float32:
-		return floatValue(float64(x), 32)
+		return float(float64(x), 32)
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
 	case time.Duration:
@@ -97,29 +162,44 @@ func jsonValue(v any, depth int) any {
 			return json.Number(x.Num().String())
 		}
 		return x.RatString()
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = o.value(e, depth+1)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if !utf8.ValidString(k) {
+				return o.mapValue(rv, depth)
+			}
+			out[k] = o.value(e, depth+1)
+		}
+		return out
 	case error:
-		return textValue(x.Error())
+		return text(x.Error())
 	case json.Marshaler:
 		if b, err := x.MarshalJSON(); err == nil {
 			if d, ok := decodeJSON(b); ok {
-				return jsonValue(d, depth+1)
+				return o.value(d, depth+1)
 			}
 		}
 	case encoding.TextMarshaler:
 		if b, err := x.MarshalText(); err == nil {
-			return textValue(string(b))
+			return text(string(b))
 		}
 	case driver.Valuer:
 		if d, err := x.Value(); err == nil {
-			return jsonValue(d, depth+1)
+			return o.value(d, depth+1)
 		}
 	case fmt.Stringer:
-		return textValue(x.String())
+		return text(x.String())
 	}
-	return reflectValue(v, rv, depth)
+	return o.reflectValue(v, rv, depth)
 }
 
-func reflectValue(v any, rv reflect.Value, depth int) any {
+func (o ValueOptions) reflectValue(v any, rv reflect.Value, depth int) any {
 	switch rv.Kind() {
 	case reflect.Bool:
 		return rv.Bool()
@@ -128,44 +208,96 @@ func reflectValue(v any, rv reflect.Value, depth int) any {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return json.Number(strconv.FormatUint(rv.Uint(), 10))
 	case reflect.Float32, reflect.Float64:
-		return floatValue(rv.Float(), rv.Type().Bits())
+		return float(rv.Float(), rv.Type().Bits())
 	case reflect.String:
-		return textValue(rv.String())
+		return text(rv.String())
 	case reflect.Pointer, reflect.Interface:
-		return jsonValue(rv.Elem().Interface(), depth+1)
+		return o.value(rv.Elem().Interface(), depth+1)
 	case reflect.Slice, reflect.Array:
 		if rv.Type().Elem().Kind() == reflect.Uint8 {
 			b := make([]byte, rv.Len())
 			reflect.Copy(reflect.ValueOf(b), rv)
-			return bytesValue(b)
+			return text(string(b))
 		}
 		out := make([]any, rv.Len())
 		for i := range out {
-			out[i] = jsonValue(rv.Index(i).Interface(), depth+1)
+			out[i] = o.value(rv.Index(i).Interface(), depth+1)
 		}
 		return out
 	case reflect.Map:
-		out := make(map[string]any, rv.Len())
-		iter := rv.MapRange()
-		for iter.Next() {
-			out[keyString(iter.Key().Interface(), depth)] = jsonValue(iter.Value().Interface(), depth+1)
-		}
-		return out
+		return o.mapValue(rv, depth)
 	case reflect.Struct:
 		// Methods with pointer receivers (big.Int, many pgtype types) are
 		// not in the method set of a struct stored by value.
 		if !hasMethods(rv.Type()) && hasMethods(reflect.PointerTo(rv.Type())) {
 			p := reflect.New(rv.Type())
 			p.Elem().Set(rv)
-			return jsonValue(p.Interface(), depth+1)
+			return o.value(p.Interface(), depth+1)
 		}
 		if b, err := json.Marshal(v); err == nil {
 			if d, ok := decodeJSON(b); ok {
-				return jsonValue(d, depth+1)
+				return o.value(d, depth+1)
 			}
 		}
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		// Their %v is an address, which differs on every run.
+		return fmt.Sprintf("(%s)", rv.Type())
 	}
-	return textValue(fmt.Sprintf("%v", v))
+	return text(fmt.Sprintf("%v", v))
+}
+
+// mapValue writes a map with keys of any type as an object. Keys that read
+// the same once written are told apart in the order of their values, so
+// that the result does not depend on map iteration order.
+func (o ValueOptions) mapValue(rv reflect.Value, depth int) any {
+	type kv struct {
+		key   string
+		value any
+	}
+	kvs := make([]kv, 0, rv.Len())
+	iter := rv.MapRange()
+	for iter.Next() {
+		kvs = append(kvs, kv{o.keyText(iter.Key().Interface(), depth), o.value(iter.Value().Interface(), depth+1)})
+	}
+	out := make(map[string]any, len(kvs))
+	clash := false
+	for _, e := range kvs {
+		_, clash = out[e.key]
+		if clash {
+			break
+		}
+		out[e.key] = e.value
+	}
+	if !clash {
+		return out
+	}
+	// Rendering values to order them is the price of a clash only.
+	slices.SortFunc(kvs, func(a, b kv) int {
+		return cmp.Or(strings.Compare(a.key, b.key), strings.Compare(indented(a.value), indented(b.value)))
+	})
+	clear(out)
+	for _, e := range kvs {
+		key := e.key
+		for n := 2; ; n++ {
+			if _, taken := out[key]; !taken {
+				break
+			}
+			key = fmt.Sprintf("%s (%d)", e.key, n)
+		}
+		out[key] = e.value
+	}
+	return out
+}
+
+// indented is JSONValue data as JSON indented by two spaces, HTML as is:
+// the order of values whose keys read the same.
+func indented(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // JSONValue data always encodes
+	return b.String()
 }
 
 // hasMethods reports whether t has one of the methods JSONValue uses.
@@ -173,9 +305,9 @@ func hasMethods(t reflect.Type) bool {
 	return t.Implements(jsonMarshaler) || t.Implements(textMarshaler) || t.Implements(valuer) || t.Implements(stringer)
 }
 
-// keyString is the object key a map key becomes.
-func keyString(k any, depth int) string {
-	switch x := jsonValue(k, depth+1).(type) {
+// keyText is the object key a map key becomes.
+func (o ValueOptions) keyText(k any, depth int) string {
+	switch x := o.value(k, depth+1).(type) {
 	case string:
 		return x
 	case json.Number:
@@ -193,7 +325,7 @@ func keyString(k any, depth int) string {
 	}
 }
 
-func floatValue(f float64, bits int) any {
+func float(f float64, bits int) any {
 	switch {
 	case math.IsNaN(f):
 		return "NaN"
@@ -213,30 +345,32 @@ func floatValue(f float64, bits int) any {
 	return json.Number(b)
 }
 
-func textValue(s string) any {
+// text is s as a JSON string, or its bytes in base64 when s is not UTF-8
+// (encoding/json would replace them with U+FFFD, losing the difference).
+func text(s string) any {
 	if utf8.ValidString(s) {
 		return s
 	}
 	return map[string]any{BytesKey: base64.StdEncoding.EncodeToString([]byte(s))}
 }
 
-func bytesValue(b []byte) any {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return map[string]any{BytesKey: base64.StdEncoding.EncodeToString(b)}
-}
-
-// decodeJSON parses one JSON value, keeping numbers as json.Number.
+// decodeJSON parses one JSON value, keeping numbers as json.Number. Input
+// that is not UTF-8 is refused: encoding/json would replace the bad bytes
+// and the data would no longer say what came.
 func decodeJSON(b []byte) (any, bool) {
+	if !utf8.Valid(b) {
+		return nil, false
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, false
 	}
-	if dec.More() {
-		return nil, false
+	for _, c := range b[dec.InputOffset():] {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return nil, false
+		}
 	}
 	return v, true
 }
