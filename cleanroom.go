@@ -19,6 +19,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,16 +174,38 @@ func (e *Env) HostAddress(ctx context.Context) (string, error) {
 	return h.HostAddress(ctx)
 }
 
-// DialContext connects to an address of the environment's containers as
-// the runner reaches them (Endpoint addresses, service URLs): from inside
-// the session's network where the backend keeps its containers in a
-// namespace of their own (the local backend), else directly.
+// DialContext connects to an address of the environment's containers
+// (Endpoint addresses, service URLs): from inside the session's network
+// where the backend keeps its containers in a namespace of their own (the
+// local backend), else directly. A port published on this machine (a
+// service's Host:Port when Instance.Published) is dialed directly.
 func (e *Env) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if e.published(address) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}
 	if d, ok := e.session.(backend.Dialer); ok {
 		return d.DialContext(ctx, network, address)
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, address)
+}
+
+// published says whether address is a service's port published on this
+// machine.
+func (e *Env) published(address string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range e.services {
+		select {
+		case <-en.done:
+			if in := en.inst; in != nil && in.Published && net.JoinHostPort(in.Host, strconv.Itoa(in.Port)) == address {
+				return true
+			}
+		default:
+		}
+	}
+	return false
 }
 
 // Listen listens where the environment's containers can connect: inside

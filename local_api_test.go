@@ -3,9 +3,11 @@ package cleanroom_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +85,13 @@ func TestLocalBackendGoAPI(t *testing.T) {
 		t.Errorf("PING: got %q, %v", got, err)
 	}
 	rc.Close()
+
+	// The environment's own dialer takes the published address too.
+	if conn, err := env.DialContext(ctx, "tcp", net.JoinHostPort(db.Host, strconv.Itoa(db.Port))); err != nil {
+		t.Errorf("Env.DialContext to the published %s:%d: %v", db.Host, db.Port, err)
+	} else {
+		conn.Close()
+	}
 
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	resp, err := client.Get(srv.URL + "/")
