@@ -338,7 +338,9 @@ func readFile(path string) ([]byte, error) {
 }
 
 // exec runs a command and streams its output. The runner ends it early by
-// sending frameKill or by going away; either kills its whole process tree.
+// sending frameKill or by going away; either kills every process in the
+// exec's cgroup (its whole tree, and what left it), or, without cgroups,
+// its process tree.
 func (a *agent) exec(conn net.Conn, req request) {
 	var wmu sync.Mutex
 	send := func(kind byte, b []byte) {

@@ -22,8 +22,10 @@ import (
 // test binary included, can start sandboxes without a helper executable.
 //
 // It starts in fresh mount, PID, UTS and IPC namespaces (and the session's
-// network namespace), already in the container's cgroups, and then:
-//  1. reads its sandboxConfig from fd 3;
+// network namespace), already in a cgroup of its own beside the
+// container's (placement.go), and then:
+//  1. reads its sandboxConfig from fd 3, and opens the container's cgroup,
+//     in whose children every process it starts is born;
 //  2. builds the container's root: an overlay whose lower layer is the
 //     host's root directory and whose upper layer is a tmpfs, so writes never
 //     reach the host; empty tmpfs over /tmp, /run, /root, /home and the
