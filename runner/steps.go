@@ -141,7 +141,13 @@ func (sr *suiteRun) performExec(ctx context.Context, st *suite.Step, data map[st
 		res, err = r.inst.Container.Exec(ctx, backend.ExecSpec{Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Timeout: timeout})
 	} else {
 		pol := sr.oneShotPolicy(st)
-		sr.audit(st.Name.Value, "one-shot", st.Image.Value, pol)
+		// What ran: on a backend without images, the command's program,
+		// as the audit (and the attestation, which reads it) must say.
+		ran := st.Image.Value
+		if !backend.RunsImages(sr.env.Backend()) {
+			ran = "host:" + argv[0]
+		}
+		sr.audit(st.Name.Value, "one-shot", ran, pol)
 		// Its host name comes from the step, not the environment's
 		// counter that names the container: the same on every run.
 		res, err = sr.env.Run(ctx, backend.ContainerSpec{Hostname: oneShotName(st), Image: st.Image.Value, Cmd: argv, Env: env, WorkDir: workdir, User: st.User.Value, Policy: pol}, timeout)

@@ -84,9 +84,35 @@ func TestBackendAutoFallsBackToLocal(t *testing.T) {
 	backendEnv(t)
 	host := noEngine(t)
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
-	code, stdout, stderr := runCLI(t, "run", "-j", "2", "--report-json", jsonPath, "../../examples")
+	outDir := t.TempDir()
+	code, stdout, stderr := runCLI(t, "run", "-j", "2", "--out", outDir, "--report-json", jsonPath, "../../examples")
 	if code != exitPassed {
 		t.Fatalf("exit code %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	// The audit log says what ran: programs of this machine, no seccomp
+	// filter, never an image the local backend did not use.
+	audit, err := os.ReadFile(filepath.Join(outDir, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneShots := 0
+	for line := range strings.Lines(string(audit)) {
+		var rec struct {
+			Kind, Image string
+			Policy      struct{ Seccomp string }
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(rec.Image, "host:") || rec.Policy.Seccomp != "none" {
+			t.Errorf("audit record %s: want a host program and seccomp none", strings.TrimSpace(line))
+		}
+		if rec.Kind == "one-shot" {
+			oneShots++
+		}
+	}
+	if oneShots == 0 {
+		t.Errorf("audit log: no one-shot container recorded, want the examples' one-shot steps\n%s", audit)
 	}
 	lines := strings.Split(stdout, "\n")
 	if want := "backend: local (no Docker engine answered at " + host + ")"; lines[0] != want {
