@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/config"
+	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/internal/pick"
 	"github.com/cleanroomhq/cleanroom/runner"
 	"github.com/cleanroomhq/cleanroom/suite"
@@ -38,16 +38,14 @@ func chooseBackend(ctx context.Context, cmd *cobra.Command, flag string, project
 	fmt.Fprintf(cmd.OutOrStdout(), "backend: %s\n", why)
 	chosen := name != "" && name != pick.Auto
 	var keep []*suite.Suite
-	var problems []string
+	var problems errs.ValidationErrors
 	for _, s := range suites {
 		list := runner.CheckBackend(s, project.Policy, backend.RunsImages(b))
 		switch {
 		case len(list) == 0:
 			keep = append(keep, s)
 		case chosen:
-			for _, p := range list {
-				problems = append(problems, p.Error())
-			}
+			problems = append(problems, list...)
 		default:
 			more := ""
 			if len(list) > 1 {
@@ -58,8 +56,7 @@ func chooseBackend(ctx context.Context, cmd *cobra.Command, flag string, project
 	}
 	if len(problems) > 0 {
 		_ = b.Close()
-		fmt.Fprintln(cmd.ErrOrStderr(), strings.Join(problems, "\n"))
-		return nil, nil, &exitError{exitInvalid, fmt.Errorf("%s on the %s backend: nothing was run", plural(len(problems), "error"), b.Name())}
+		return nil, nil, invalid(cmd, problems, fmt.Sprintf("%s on the %s backend: nothing was run", plural(len(problems), "error"), b.Name()))
 	}
 	if len(keep) == 0 {
 		_ = b.Close()

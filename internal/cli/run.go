@@ -11,11 +11,9 @@ import (
 
 	"github.com/cleanroomhq/cleanroom"
 	"github.com/cleanroomhq/cleanroom/artifact"
-	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/report"
 	"github.com/cleanroomhq/cleanroom/runner"
 	"github.com/cleanroomhq/cleanroom/snapshot"
-	"github.com/cleanroomhq/cleanroom/suite"
 	"github.com/cleanroomhq/cleanroom/telemetry"
 )
 
@@ -115,16 +113,9 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 	if f.allowFlaky && f.repeat < 2 {
 		return usageError{errors.New("--allow-flaky needs --repeat 2 or more")}
 	}
-	suites, err := suite.LoadAll(args...)
+	suites, err := loadSuites(cmd, args, "run")
 	if err != nil {
-		var list errs.ValidationErrors
-		if errors.As(err, &list) {
-			for _, p := range list {
-				fmt.Fprintln(cmd.ErrOrStderr(), p)
-			}
-			return &exitError{exitInvalid, fmt.Errorf("%s: nothing was run", plural(len(list), "error"))}
-		}
-		return &exitError{exitInvalid, err}
+		return err
 	}
 	if len(suites) == 0 {
 		return &exitError{exitInvalid, fmt.Errorf("no *.cleanroom.toml files found in %v", args)}
@@ -135,10 +126,7 @@ func runSuites(cmd *cobra.Command, args []string, f runFlags) error {
 		return &exitError{exitInvalid, err}
 	}
 	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintln(cmd.ErrOrStderr(), p)
-		}
-		return &exitError{exitInvalid, fmt.Errorf("%s: nothing was run", plural(len(problems), "error"))}
+		return invalid(cmd, problems, plural(len(problems), "error")+": nothing was run")
 	}
 	ctx := cmd.Context()
 	if f.timeout > 0 {

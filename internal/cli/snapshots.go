@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/snapshot"
-	"github.com/cleanroomhq/cleanroom/suite"
 )
 
 func newSnapshots() *cobra.Command {
@@ -37,16 +34,9 @@ steps that still use a snapshot.`,
 					return usageError{fmt.Errorf("prune takes folders, and %s is a file: give its folder, so that every suite there is seen", a)}
 				}
 			}
-			suites, err := suite.LoadAll(args...)
+			suites, err := loadSuites(cmd, args, "pruned")
 			if err != nil {
-				var list errs.ValidationErrors
-				if errors.As(err, &list) {
-					for _, p := range list {
-						fmt.Fprintln(cmd.ErrOrStderr(), p)
-					}
-					return &exitError{exitInvalid, fmt.Errorf("%s: nothing was pruned", plural(len(list), "error"))}
-				}
-				return &exitError{exitInvalid, err}
+				return err
 			}
 			referenced := map[string]map[string]bool{}
 			for _, s := range suites {

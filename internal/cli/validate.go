@@ -44,10 +44,7 @@ with "." or "_" are skipped unless named on the command line. With
 				suites = append(suites, s)
 			}
 			if len(problems) > 0 {
-				for _, p := range problems {
-					fmt.Fprintln(cmd.ErrOrStderr(), p)
-				}
-				return &exitError{exitInvalid, fmt.Errorf("%s, %s", plural(len(files), "file"), plural(len(problems), "error"))}
+				return invalid(cmd, problems, plural(len(files), "file")+", "+plural(len(problems), "error"))
 			}
 			proj, problems, err := checkPolicies(suites)
 			if err != nil {
@@ -63,10 +60,7 @@ with "." or "_" are skipped unless named on the command line. With
 				return usageError{fmt.Errorf("--backend: %w", pick.Check(backendName))}
 			}
 			if len(problems) > 0 {
-				for _, p := range problems {
-					fmt.Fprintln(cmd.ErrOrStderr(), p)
-				}
-				return &exitError{exitInvalid, errors.New(plural(len(problems), "error"))}
+				return invalid(cmd, problems, plural(len(problems), "error"))
 			}
 			scenarios, steps := 0, 0
 			for _, s := range suites {
@@ -79,6 +73,29 @@ with "." or "_" are skipped unless named on the command line. With
 	}
 	cmd.Flags().StringVar(&backendName, "backend", "", `also check that the suites can run on this backend: "docker" or "local"`)
 	return cmd
+}
+
+// invalid prints each problem on a line of its own (file:line:col:
+// message) and returns the exit error for invalid input, saying msg.
+func invalid(cmd *cobra.Command, problems errs.ValidationErrors, msg string) error {
+	for _, p := range problems {
+		fmt.Fprintln(cmd.ErrOrStderr(), p)
+	}
+	return &exitError{exitInvalid, errors.New(msg)}
+}
+
+// loadSuites loads the suites at paths; the problems of invalid files are
+// printed, and the error says that nothing was notDone ("run", "pruned").
+func loadSuites(cmd *cobra.Command, paths []string, notDone string) ([]*suite.Suite, error) {
+	suites, err := suite.LoadAll(paths...)
+	var list errs.ValidationErrors
+	switch {
+	case errors.As(err, &list):
+		return nil, invalid(cmd, list, plural(len(list), "error")+": nothing was "+notDone)
+	case err != nil:
+		return nil, &exitError{exitInvalid, err}
+	}
+	return suites, nil
 }
 
 // plural says "1 file" or "2 files".
