@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/cleanroomhq/cleanroom/policy"
 )
 
 // Usage is what a container used over a span of time (one step): CPU time,
@@ -161,4 +163,21 @@ func sub(a, b uint64) uint64 {
 		return a
 	}
 	return a - b
+}
+
+// RunUsage is what a one-shot container (Session.Run) used while it ran:
+// the sampler's figures (none when it could not start), whether the kernel
+// OOM-killed a process of it, and the limits it ran under. It survives a
+// cancelled ctx: a run that timed out is reported too.
+func RunUsage(ctx context.Context, s *Sampler, c Container, p policy.Policy) *Usage {
+	ctx = context.WithoutCancel(ctx)
+	var u Usage
+	if s != nil {
+		u = s.Stop(ctx)
+	}
+	if st, err := c.State(ctx); err == nil {
+		u.OOMKilled = st.OOMKilled
+	}
+	u.MemoryLimit, u.PidsLimit = p.Memory, p.Pids
+	return &u
 }

@@ -31,17 +31,7 @@ func (s *session) Run(ctx context.Context, spec backend.ContainerSpec, timeout t
 	if sampler != nil {
 		defer sampler.Stop(context.WithoutCancel(ctx)) // on the error paths
 	}
-	usage := func() *backend.Usage {
-		var u backend.Usage
-		if sampler != nil {
-			u = sampler.Stop(context.WithoutCancel(ctx))
-		}
-		if st, err := dc.State(context.WithoutCancel(ctx)); err == nil {
-			u.OOMKilled = st.OOMKilled
-		}
-		u.MemoryLimit, u.PidsLimit = spec.Policy.Memory, spec.Policy.Pids
-		return &u
-	}
+	usage := func() *backend.Usage { return backend.RunUsage(ctx, sampler, dc, spec.Policy) }
 
 	waitCtx := ctx
 	if timeout > 0 {

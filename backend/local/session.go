@@ -386,17 +386,7 @@ func (s *session) Run(ctx context.Context, spec backend.ContainerSpec, timeout t
 	c := bc.(*container)
 	defer func() { _ = c.Remove(context.WithoutCancel(ctx)) }()
 	sampler, _ := backend.StartSampler(ctx, c, backend.DefaultSampleInterval)
-	usage := func() *backend.Usage {
-		var u backend.Usage
-		if sampler != nil {
-			u = sampler.Stop(context.WithoutCancel(ctx))
-		}
-		if st, err := c.State(context.WithoutCancel(ctx)); err == nil {
-			u.OOMKilled = st.OOMKilled
-		}
-		u.MemoryLimit, u.PidsLimit = spec.Policy.Memory, spec.Policy.Pids
-		return &u
-	}
+	usage := func() *backend.Usage { return backend.RunUsage(ctx, sampler, c, spec.Policy) }
 	var expired <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)
