@@ -201,6 +201,11 @@ func readProcs(dir string) []int {
 	if err != nil {
 		return nil
 	}
+	return parsePids(b)
+}
+
+// parsePids reads a cgroup.procs file: one PID per line.
+func parsePids(b []byte) []int {
 	var out []int
 	for f := range strings.FieldsSeq(string(b)) {
 		if pid, err := strconv.Atoi(f); err == nil {
@@ -242,23 +247,12 @@ func (cg *cgroup) childEvents() (forkRefusals, oomKills uint64) {
 		for _, e := range entries {
 			if e.IsDir() {
 				b, _ := os.ReadFile(filepath.Join(dir, e.Name(), file))
-				n += eventCount(string(b), key)
+				n += cgroupfs.Field(string(b), key)
 			}
 		}
 		return n
 	}
 	return sum("pids", "pids.events", "max"), sum("memory", "memory.oom_control", "oom_kill")
-}
-
-// eventCount reads key from a flat keyed file ("key value" lines).
-func eventCount(content, key string) uint64 {
-	for line := range strings.Lines(content) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+" "); ok {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // paths lists its directories, one per controller.

@@ -3,10 +3,10 @@ package local
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,9 +40,6 @@ type placement struct {
 // per controller; their counts (refused forks, OOM kills) add up all the
 // same, and they go with the container.
 func (pl *placement) acquire() string {
-	if !pl.enabled() {
-		return ""
-	}
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if n := len(pl.free); n > 0 {
@@ -58,7 +55,7 @@ func (pl *placement) acquire() string {
 // processes it left behind still run there (as on an engine, they stay until
 // the container goes).
 func (pl *placement) release(name string) {
-	if !pl.enabled() || len(pl.procs(name)) > 0 {
+	if len(pl.procs(name)) > 0 {
 		return
 	}
 	pl.mu.Lock()
@@ -81,6 +78,9 @@ func openPlacement(cfg sandboxConfig) (*placement, error) {
 		}
 		return out, nil
 	}
+	if len(cfg.Cgroup) == 0 {
+		return nil, errors.New("the sandbox was given no cgroup")
+	}
 	var err error
 	if pl.dirs, err = open(cfg.Cgroup); err != nil {
 		return nil, err
@@ -90,8 +90,6 @@ func openPlacement(cfg sandboxConfig) (*placement, error) {
 	}
 	return pl, nil
 }
-
-func (pl *placement) enabled() bool { return pl != nil && len(pl.dirs) > 0 }
 
 // enter makes child name and puts the calling thread there (v1), or
 // returns its directory's fd for clone3 (v2). leave puts the thread back.
@@ -146,15 +144,8 @@ func (pl *placement) procs(name string) []int {
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	b := make([]byte, 64<<10)
-	n, _ := f.Read(b)
-	var out []int
-	for field := range strings.FieldsSeq(string(b[:n])) {
-		if pid, err := strconv.Atoi(field); err == nil {
-			out = append(out, pid)
-		}
-	}
-	return out
+	b, _ := io.ReadAll(f)
+	return parsePids(b)
 }
 
 // kill kills every process in child name until none is left, whatever

@@ -113,13 +113,13 @@ func (f *Files) Stats(hostMem int64) (backend.Stats, error) {
 // pids and blkio.
 func (f *Files) readV1(r *cgroupReader, s *backend.Stats, hostMem int64) {
 	usage := r.number(f.Memory, "memory.usage_in_bytes")
-	s.Memory = Clamp(inUse(usage, field(r.file(f.Memory, "memory.stat"), "total_inactive_file")))
+	s.Memory = Clamp(inUse(usage, Field(r.file(f.Memory, "memory.stat"), "total_inactive_file")))
 	s.MemoryPeak = Clamp(r.number(f.Memory, "memory.max_usage_in_bytes"))
 	s.MemoryLimit = LimitOrZero(r.limit(f.Memory, "memory.limit_in_bytes"), hostMem)
 	// failcnt counts every charge that reached the limit, also those that
 	// reclaiming page cache satisfied.
 	s.MemoryLimitHits = r.number(f.Memory, "memory.failcnt")
-	s.OOMKills = field(r.optional(f.Memory, "memory.oom_control"), "oom_kill") // Linux 4.13+
+	s.OOMKills = Field(r.optional(f.Memory, "memory.oom_control"), "oom_kill") // Linux 4.13+
 	s.CPU = time.Duration(r.number(f.CPU, "cpuacct.usage"))
 	f.readPids(r, s)
 	s.BlockRead, s.BlockWrite = parseBlkio(r.optional(f.Blkio, "blkio.throttle.io_service_bytes"))
@@ -129,7 +129,7 @@ func (f *Files) readV1(r *cgroupReader, s *backend.Stats, hostMem int64) {
 func (f *Files) readV2(r *cgroupReader, s *backend.Stats, hostMem int64) {
 	dir := f.Memory
 	usage := r.number(dir, "memory.current")
-	s.Memory = Clamp(inUse(usage, field(r.file(dir, "memory.stat"), "inactive_file")))
+	s.Memory = Clamp(inUse(usage, Field(r.file(dir, "memory.stat"), "inactive_file")))
 	if peak := r.optional(dir, "memory.peak"); peak != "" { // Linux 5.19+
 		v, err := parseNumber(peak)
 		r.fail(err)
@@ -139,9 +139,9 @@ func (f *Files) readV2(r *cgroupReader, s *backend.Stats, hostMem int64) {
 	// "max" counts the charges that reached the limit, as v1's failcnt
 	// does; the engine reports "oom" (reclaim failed) as its failcnt.
 	events := r.file(dir, "memory.events")
-	s.MemoryLimitHits = field(events, "max")
-	s.OOMKills = field(events, "oom_kill")
-	s.CPU = time.Duration(field(r.file(dir, "cpu.stat"), "usage_usec")) * time.Microsecond
+	s.MemoryLimitHits = Field(events, "max")
+	s.OOMKills = Field(events, "oom_kill")
+	s.CPU = time.Duration(Field(r.file(dir, "cpu.stat"), "usage_usec")) * time.Microsecond
 	f.readPids(r, s)
 	s.BlockRead, s.BlockWrite = parseIOStat(r.optional(dir, "io.stat"))
 }
@@ -159,7 +159,7 @@ func (f *Files) readPids(r *cgroupReader, s *backend.Stats) {
 		r.fail(err)
 		s.PidsLimit = LimitOrZero(v, 0)
 	}
-	s.PidsLimitHits = field(r.optional(f.Pids, "pids.events"), "max")
+	s.PidsLimitHits = Field(r.optional(f.Pids, "pids.events"), "max")
 }
 
 // cgroupReader reads files and keeps the first error, so that a sample
@@ -257,10 +257,10 @@ func parseLimit(content string) (uint64, error) {
 	return parseNumber(content)
 }
 
-// field reads key from a flat keyed file ("key value" lines: memory.stat,
+// Field reads key from a flat keyed file ("key value" lines: memory.stat,
 // memory.oom_control, memory.events, pids.events, cpu.stat); 0 when the
 // key is absent.
-func field(content, key string) uint64 {
+func Field(content, key string) uint64 {
 	for line := range strings.Lines(content) {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
 		if ok && k == key {

@@ -192,7 +192,7 @@ func TestStatsParseCgroupFiles(t *testing.T) {
 			{"v2 cpu.stat", cpuStatV2, "usage_usec", 2500000},
 			{"empty", "", "max", 0},
 		} {
-			if got := field(tc.content, tc.key); got != tc.want {
+			if got := Field(tc.content, tc.key); got != tc.want {
 				t.Errorf("%s: %s: got %d, want %d", tc.file, tc.key, got, tc.want)
 			}
 		}
