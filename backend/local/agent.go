@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -28,7 +27,7 @@ import (
 // started that process. Processes are started through it (start) so that a
 // child that exits at once cannot be reaped before anyone waits for it.
 type reaper struct {
-	pl      *placement // where processes go in the cgroup tree; nil: nowhere
+	pl      *placement // where processes go in the cgroup tree
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
 	early   map[int]syscall.WaitStatus // reaped before start registered them
@@ -38,7 +37,7 @@ type reaper struct {
 type spawnRequest struct {
 	p      process
 	files  [3]*os.File
-	group  bool   // a process group of its own (execs, so that a kill finds its tree)
+	group  bool   // a process group of its own (execs: as a shell gives each command)
 	cgroup string // the child of the container's cgroup it is born in
 	reply  chan spawnResult
 }
@@ -161,15 +160,13 @@ func (r *reaper) forkExec(req spawnRequest) (int, <-chan syscall.WaitStatus, err
 		Files: fds,
 		Sys:   &syscall.SysProcAttr{Credential: cred, Setpgid: req.group},
 	}
-	if r.pl.enabled() {
-		fd, leave, err := r.pl.enter(req.cgroup)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer leave()
-		if fd >= 0 {
-			attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, fd
-		}
+	fd, leave, err := r.pl.enter(req.cgroup)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer leave()
+	if fd >= 0 {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, fd
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -339,8 +336,7 @@ func readFile(path string) ([]byte, error) {
 
 // exec runs a command and streams its output. The runner ends it early by
 // sending frameKill or by going away; either kills every process in the
-// exec's cgroup (its whole tree, and what left it), or, without cgroups,
-// its process tree.
+// exec's cgroup: its whole tree, and what left it.
 func (a *agent) exec(conn net.Conn, req request) {
 	var wmu sync.Mutex
 	send := func(kind byte, b []byte) {
@@ -379,7 +375,7 @@ func (a *agent) exec(conn net.Conn, req request) {
 	}
 	cgroup := a.reaper.pl.acquire()
 	defer a.reaper.pl.release(cgroup)
-	pid, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
+	_, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
 	stdin.Close()
 	outW.Close()
 	errW.Close()
@@ -436,12 +432,8 @@ func (a *agent) exec(conn net.Conn, req request) {
 	case ws = <-done:
 	case <-killed:
 		wasKilled = true
-		if a.reaper.pl.enabled() {
-			// Everything the command started, detached or not.
-			a.reaper.pl.kill(cgroup)
-		} else {
-			killTree(pid)
-		}
+		// Everything the command started, detached or not.
+		a.reaper.pl.kill(cgroup)
 		ws = <-done
 	}
 	// A background child may hold the pipes open; once the command itself
@@ -476,84 +468,4 @@ func mergeEnv(base []string, extra map[string]string) []string {
 		out = append(out, k+"="+m[k])
 	}
 	return out
-}
-
-// killTree kills a command's process group and every process descended from
-// it, until none is left. The tree is collected before the kill: once a
-// parent dies, its children are the init's and no longer show whose they were.
-func killTree(pid int) {
-	deadline := time.Now().Add(5 * time.Second)
-	tree := map[int]bool{pid: true}
-	for time.Now().Before(deadline) {
-		for p := range descendants(tree) {
-			tree[p] = true
-		}
-		_ = unix.Kill(-pid, unix.SIGKILL)
-		alive := 0
-		for p := range tree {
-			if unix.Kill(p, unix.SIGKILL) == nil && !isZombie(p) {
-				alive++
-			}
-		}
-		if alive == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// descendants returns the processes whose parent chain reaches a member of
-// roots, from /proc of the container's PID namespace.
-func descendants(roots map[int]bool) map[int]bool {
-	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pp, ok := ppid(p); ok {
-			parent[p] = pp
-		}
-	}
-	out := map[int]bool{}
-	for p := range parent {
-		for q, n := p, 0; q > 1 && n < 64; q, n = parent[q], n+1 {
-			if roots[q] {
-				out[p] = true
-				break
-			}
-		}
-	}
-	return out
-}
-
-// ppid reads a process's parent from /proc/PID/stat; the command name in
-// parentheses may contain spaces, so fields are counted after its end.
-func ppid(pid int) (int, bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
-	return pp, err == nil
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
 }
