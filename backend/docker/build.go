@@ -290,7 +290,7 @@ func (b *Backend) removeImage(ctx context.Context, img image.Summary) error {
 
 func (b *Backend) removeImageRef(ctx context.Context, ref string) error {
 	_, err := b.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
-	if err != nil && !isNotFound(err) {
+	if err != nil && !isNotFound(err) && !isImageGone(err) {
 		return &errs.BackendError{Backend: Name, Op: "remove image", Target: shortID(strings.TrimPrefix(ref, "sha256:")), Err: err}
 	}
 	return nil

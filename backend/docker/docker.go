@@ -277,6 +277,14 @@ func (b *Backend) waitGone(ctx context.Context, id string) error {
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
 
+// isImageGone: the engine (20.10) says "unrecognized image ID", not "not
+// found", when another removal deleted the image while this one ran (two
+// sessions whose builds came out identical share one image ID): gone is
+// the outcome we wanted.
+func isImageGone(err error) bool {
+	return strings.Contains(err.Error(), "unrecognized image ID")
+}
+
 // isRemovalInProgress: a concurrent Close or sweep is already removing it,
 // which is the outcome we wanted.
 func isRemovalInProgress(err error) bool {
