@@ -257,6 +257,26 @@ func RunsImages(b Backend) bool {
 	return true
 }
 
+// Restrictions are what a backend cannot do that a suite may ask of it:
+// each says why, and is "" where the backend can.
+type Restrictions struct {
+	// Limits: memory and CPU limits (a rootless local backend has no
+	// cgroup to enforce them with).
+	Limits string
+	// Users: processes that run as a user other than root (a rootless
+	// local backend whose user has no subordinate ids to map).
+	Users string
+}
+
+// RestrictionsOf says what b cannot do, by its Restrictions method; a
+// backend without one can do everything.
+func RestrictionsOf(b Backend) Restrictions {
+	if r, ok := b.(interface{ Restrictions() Restrictions }); ok {
+		return r.Restrictions()
+	}
+	return Restrictions{}
+}
+
 // Dialer is a Container whose ports the runner reaches through it rather
 // than through its own network stack: the local backend's containers
 // listen in the session's network namespace, which the runner is not in.

@@ -99,7 +99,7 @@ func newLocalRig(t *testing.T) *localRig {
 func (r *localRig) parse(t *testing.T, name, src string) *suite.Suite {
 	t.Helper()
 	s := parseSuite(t, name, src)
-	if list := CheckBackend(s, nil, false); len(list) > 0 {
+	if list := CheckBackend(s, nil, Traits{}); len(list) > 0 {
 		t.Fatalf("the local backend cannot run this suite: %v", list)
 	}
 	return s
@@ -284,7 +284,7 @@ func TestLocalAdversarialNetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		list := CheckBackend(s, nil, false)
+		list := CheckBackend(s, nil, Traits{})
 		if len(list) != 1 || !strings.Contains(list[0].Error(), `step "attack": network "bridge" needs the Docker backend`) {
 			t.Fatalf("CheckBackend: %v: want the step's network \"bridge\" refused", list)
 		}

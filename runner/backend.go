@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/backend/local"
 	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/policy"
@@ -27,7 +28,11 @@ import (
 // A backend with images cannot run a generic service that gives a command
 // and no image: that is a program of this machine, which only the local
 // backend runs.
-func CheckBackend(s *suite.Suite, project *suite.Policy, runsImages bool) errs.ValidationErrors {
+//
+// Whatever the backend, what its Restrictions rule out is refused where
+// the suite asks for it: a memory or CPU limit, at the key (or preset)
+// that set it; a user other than root, and PostgreSQL, which runs as one.
+func CheckBackend(s *suite.Suite, project *suite.Policy, t Traits) errs.ValidationErrors {
 	var list errs.ValidationErrors
 	add := func(pos suite.Pos, format string, args ...any) {
 		p := pos.String()
@@ -36,7 +41,10 @@ func CheckBackend(s *suite.Suite, project *suite.Policy, runsImages bool) errs.V
 		}
 		list = append(list, &errs.ValidationError{Pos: p, Message: fmt.Sprintf(format, args...)})
 	}
-	if runsImages {
+	if t.Limits != "" || t.Users != "" {
+		list = append(list, checkRestrictions(s, project, t.Restrictions)...)
+	}
+	if t.RunsImages {
 		for _, svc := range s.Services {
 			if svc.Kind.Value == suite.KindGeneric && !svc.Image.IsSet() && svc.Build == nil {
 				add(svc.Pos, "service %q has a command and no image: it runs a program of this machine, which only the local backend does (--backend local); give it an image to run it here", svc.Name)
@@ -82,6 +90,72 @@ func CheckBackend(s *suite.Suite, project *suite.Policy, runsImages bool) errs.V
 			// run in a service's, or none.
 			if e, ok := ps.steps[st]; ok && st.Image.IsSet() && e.Network == policy.Bridge {
 				add(st.Pos, "step %q: network \"bridge\" needs the Docker backend: the local backend has no network to the host", st.Name.Value)
+			}
+		}
+	}
+	return list
+}
+
+// Traits is what CheckBackend knows of the backend that will run a suite.
+type Traits struct {
+	RunsImages bool
+	backend.Restrictions
+}
+
+// TraitsOf reads the traits off b.
+func TraitsOf(b backend.Backend) Traits {
+	return Traits{RunsImages: backend.RunsImages(b), Restrictions: backend.RestrictionsOf(b)}
+}
+
+// checkRestrictions finds what r rules out: limits, at the key or the
+// preset that set them; users other than root.
+func checkRestrictions(s *suite.Suite, project *suite.Policy, r backend.Restrictions) errs.ValidationErrors {
+	var list errs.ValidationErrors
+	ps := resolvePolicies(s, project)
+	at := func(e policy.Effective, key string, fallback suite.Pos) string {
+		for _, k := range []string{key, "preset"} {
+			if p := e.Origin[k]; p != "" {
+				return p
+			}
+		}
+		if fallback.IsValid() {
+			return fallback.String()
+		}
+		return s.File
+	}
+	limits := func(what string, e policy.Effective, pos suite.Pos) {
+		if r.Limits == "" {
+			return
+		}
+		if e.Memory > 0 {
+			list = append(list, &errs.ValidationError{Pos: at(e, "memory", pos), Message: fmt.Sprintf("%s: memory limit %s: %s", what, policy.FormatSize(e.Memory), r.Limits)})
+		}
+		if e.CPUs > 0 {
+			list = append(list, &errs.ValidationError{Pos: at(e, "cpus", pos), Message: fmt.Sprintf("%s: cpu limit %g: %s", what, e.CPUs, r.Limits)})
+		}
+	}
+	users := func(what, user string, pos string) {
+		if r.Users != "" && user != "" && user != "root" && user != "0" && !strings.HasPrefix(user, "0:") && !strings.HasPrefix(user, "root:") {
+			list = append(list, &errs.ValidationError{Pos: pos, Message: fmt.Sprintf("%s: user %q: %s", what, user, r.Users)})
+		}
+	}
+	for _, svc := range s.Services {
+		e := ps.services[svc.Name]
+		what := fmt.Sprintf("service %q", svc.Name)
+		limits(what, e, svc.Pos)
+		users(what, e.User, at(e, "user", svc.Pos))
+		if svc.Kind.Value == suite.KindPostgres && r.Users != "" {
+			list = append(list, &errs.ValidationError{Pos: svc.Pos.String(), Message: fmt.Sprintf("%s: PostgreSQL runs as its own user, postgres, never as root: %s", what, r.Users)})
+		}
+	}
+	for _, sc := range s.Scenarios {
+		for _, st := range sc.Steps {
+			what := fmt.Sprintf("step %q", st.Name.Value)
+			if e, ok := ps.steps[st]; ok && st.Image.IsSet() {
+				limits(what, e, st.Pos)
+			}
+			if st.User.IsSet() {
+				users(what, st.User.Value, st.User.Pos.String())
 			}
 		}
 	}

@@ -275,7 +275,7 @@ exec = ["` + missingProgram + `"]
 				}
 			}
 			var got []string
-			for _, p := range CheckBackend(s, project, c.runsImages) {
+			for _, p := range CheckBackend(s, project, Traits{RunsImages: c.runsImages}) {
 				got = append(got, p.Error())
 			}
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
@@ -322,11 +322,11 @@ command = ["`+missingProgram+`"]
 			svc.Command[i].Pos = suite.Pos{}
 		}
 	}
-	list := CheckBackend(s, nil, false)
+	list := CheckBackend(s, nil, Traits{})
 	if len(list) != 1 || list[0].Pos != "t.cleanroom.toml" {
 		t.Fatalf("want one problem at the file, got %v", list)
 	}
-	list = CheckBackend(s, nil, true)
+	list = CheckBackend(s, nil, Traits{RunsImages: true})
 	if len(list) != 1 || list[0].Pos != "t.cleanroom.toml" {
 		t.Fatalf("docker: want one problem at the file, got %v", list)
 	}

@@ -11,6 +11,8 @@
 #   redis-server                          redis-server: a redis service's server
 #   setpriv                               util-linux: how the postgres and redis
 #                                         entrypoints drop root
+#   newuidmap, newgidmap                  uidmap: give a rootless runner's user
+#                                         namespace the user's subordinate ids
 #
 # Idempotent and silent when everything is there. Otherwise installs what is
 # missing with apt-get (no recommended packages), running `apt-get update`
@@ -36,6 +38,7 @@ missing=()
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v setpriv >/dev/null || missing+=(util-linux)
+command -v newuidmap >/dev/null || missing+=(uidmap)
 
 if ((${#missing[@]} == 0)); then
 	exit 0

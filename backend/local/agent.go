@@ -27,7 +27,7 @@ import (
 // started that process. Processes are started through it (start) so that a
 // child that exits at once cannot be reaped before anyone waits for it.
 type reaper struct {
-	pl      *placement // where processes go in the cgroup tree
+	pl      *placement // where processes go in the cgroup tree; nil: nowhere (rootless)
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
 	early   map[int]syscall.WaitStatus // reaped before start registered them
@@ -241,6 +241,14 @@ func credential(spec string) (*syscall.Credential, string, error) {
 	if cred.Groups == nil {
 		cred.Groups = []uint32{}
 	}
+	// A rootless sandbox with a single user may not call setgroups (see
+	// idMap.write): its processes keep the init's groups, which are none.
+	if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
+		if cred.Uid != 0 || cred.Gid != 0 {
+			return nil, "", fmt.Errorf("user %q: this sandbox's user namespace has root as its only user (the runner is not root, and has no subordinate ids to map)", spec)
+		}
+		cred.Groups, cred.NoSetGroups = nil, true
+	}
 	return cred, home, nil
 }
 
@@ -336,7 +344,8 @@ func readFile(path string) ([]byte, error) {
 
 // exec runs a command and streams its output. The runner ends it early by
 // sending frameKill or by going away; either kills every process in the
-// exec's cgroup: its whole tree, and what left it.
+// exec's cgroup: its whole tree, and what left it (without cgroups: its
+// tree, treekill.go).
 func (a *agent) exec(conn net.Conn, req request) {
 	var wmu sync.Mutex
 	send := func(kind byte, b []byte) {
@@ -375,7 +384,7 @@ func (a *agent) exec(conn net.Conn, req request) {
 	}
 	cgroup := a.reaper.pl.acquire()
 	defer a.reaper.pl.release(cgroup)
-	_, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
+	pid, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
 	stdin.Close()
 	outW.Close()
 	errW.Close()
@@ -432,8 +441,12 @@ func (a *agent) exec(conn net.Conn, req request) {
 	case ws = <-done:
 	case <-killed:
 		wasKilled = true
-		// Everything the command started, detached or not.
-		a.reaper.pl.kill(cgroup)
+		if a.reaper.pl != nil {
+			// Everything the command started, detached or not.
+			a.reaper.pl.kill(cgroup)
+		} else {
+			killTree(pid)
+		}
 		ws = <-done
 	}
 	// A background child may hold the pipes open; once the command itself

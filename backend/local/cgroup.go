@@ -310,6 +310,9 @@ func (cg *cgroup) files() *cgroupfs.Files {
 
 // sessionDirs are the session's cgroup directories in every controller.
 func (t *cgroupTree) sessionDirs(session string) []string {
+	if t == nil { // rootless: no cgroups
+		return nil
+	}
 	var out []string
 	for _, base := range t.bases {
 		out = append(out, filepath.Join(base, "cleanroom", session))
@@ -320,6 +323,9 @@ func (t *cgroupTree) sessionDirs(session string) []string {
 // abandoned lists the sessions whose cgroups hold no process in any
 // hierarchy and have not changed for age.
 func (t *cgroupTree) abandoned(age time.Duration) []string {
+	if t == nil {
+		return nil
+	}
 	seen := map[string]bool{} // session → still in use somewhere
 	for _, base := range t.bases {
 		entries, _ := os.ReadDir(filepath.Join(base, "cleanroom"))

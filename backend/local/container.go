@@ -25,7 +25,7 @@ type container struct {
 	name   string
 	spec   backend.ContainerSpec
 	dir    string
-	ns     *netns  // the session's; nil under network "none"
+	ns     nsHost  // the session's; nil under network "none"
 	cg     *cgroup // the container's, with its limits
 	initCg *cgroup // its init's, beside it
 	logs   *logBuffer
@@ -305,6 +305,9 @@ func (c *container) Remove(ctx context.Context) error {
 }
 
 func (c *container) Stats(ctx context.Context) (backend.Stats, error) {
+	if c.running() && c.cg == nil && c.s.b.rootless {
+		return procStats(c.pid, c.spec.Policy.Pids), nil
+	}
 	if !c.running() || c.cg == nil {
 		return backend.Stats{}, &errs.BackendError{Backend: Name, Op: "stats", Target: c.name, Err: errors.New("the container is not running")}
 	}

@@ -7,8 +7,11 @@
 // they reach each other, by name or as 127.0.0.1, and nothing else, and the
 // runner reaches them through the session's dialer (backend.Dialer).
 //
-// It needs Linux, root (it makes namespaces, mounts and cgroups) and
-// overlayfs. What it cannot do that the Docker backend does is listed in
+// It needs Linux and overlayfs. As root it makes the namespaces, mounts
+// and cgroups itself; a runner that is not root gets them in a user
+// namespace of its own (holder.go), where the host's files keep their
+// owners, and so stay read-only, and where no cgroup carries memory or CPU
+// limits. What it cannot do that the Docker backend does is listed in
 // docs/backends.md: images, builds, seccomp, and a network to the host.
 package local
 
@@ -23,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,8 +38,22 @@ import (
 // Name is the backend's name in errors and reports.
 const Name = "local"
 
-// DefaultStateDir is where sessions keep their control sockets and labels.
+// DefaultStateDir is where sessions keep their control sockets and labels
+// when the runner is root; StateDir says where for any user.
 const DefaultStateDir = "/run/cleanroom/local"
+
+// StateDir is where a runner of this user keeps its sessions' state unless
+// told otherwise: DefaultStateDir for root, else cleanroom/local under
+// $XDG_RUNTIME_DIR, or cleanroom-<uid>/local in the temporary directory.
+func StateDir() string {
+	if os.Geteuid() == 0 {
+		return DefaultStateDir
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+		return filepath.Join(d, "cleanroom", "local")
+	}
+	return filepath.Join(os.TempDir(), "cleanroom-"+strconv.Itoa(os.Geteuid()), "local")
+}
 
 // Backend starts sandboxes on this machine.
 type Backend struct {
@@ -45,8 +63,12 @@ type Backend struct {
 	// although they lie under a hidden one: the working directory, where
 	// the project and its programs are, when it is under /home or /tmp.
 	visible []string
-	cgroups *cgroupTree
+	cgroups *cgroupTree // nil when rootless
 	hostMem int64
+	// rootless is a runner that is not root; ids is what its sessions'
+	// user namespaces map.
+	rootless bool
+	ids      idMap
 }
 
 type config struct {
@@ -58,7 +80,7 @@ type config struct {
 type Option func(*config)
 
 // WithStateDir keeps session state (sockets, labels) under dir instead of
-// DefaultStateDir.
+// StateDir().
 func WithStateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
 
 // WithPath puts host directories first on the PATH of every process the
@@ -70,18 +92,22 @@ func WithPath(dirs ...string) Option { return func(c *config) { c.path = append(
 // New checks that this machine can run sandboxes and returns the backend.
 // The error says what is missing.
 func New(opts ...Option) (*Backend, error) {
-	cfg := config{stateDir: DefaultStateDir}
+	cfg := config{stateDir: StateDir()}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if err := Available(); err != nil {
 		return nil, err
 	}
-	tree, err := findCgroupTree()
-	if err != nil {
-		return nil, &errs.BackendError{Backend: Name, Op: "connect", Err: err}
+	rootless := os.Geteuid() != 0
+	var tree *cgroupTree
+	if !rootless {
+		var err error
+		if tree, err = findCgroupTree(); err != nil {
+			return nil, &errs.BackendError{Backend: Name, Op: "connect", Err: err}
+		}
 	}
-	if err := os.MkdirAll(cfg.stateDir, 0o700); err != nil {
+	if err := ownDir(cfg.stateDir); err != nil {
 		return nil, &errs.BackendError{Backend: Name, Op: "connect", Err: err}
 	}
 	for _, d := range cfg.path {
@@ -89,7 +115,10 @@ func New(opts ...Option) (*Backend, error) {
 			return nil, &errs.BackendError{Backend: Name, Op: "connect", Err: fmt.Errorf("PATH directory %q is not absolute", d)}
 		}
 	}
-	b := &Backend{stateDir: cfg.stateDir, path: cfg.path, cgroups: tree, hostMem: hostMemory()}
+	b := &Backend{stateDir: cfg.stateDir, path: cfg.path, cgroups: tree, hostMem: hostMemory(), rootless: rootless}
+	if rootless {
+		b.ids = currentIDMap()
+	}
 	if wd := workDir(); wd != "" {
 		b.visible = append(b.visible, wd)
 	}
@@ -97,13 +126,85 @@ func New(opts ...Option) (*Backend, error) {
 }
 
 // Available says whether this machine can run the local backend, and if
-// not, why: it needs Linux and root.
+// not, why: it needs Linux, and root or user namespaces that a user may
+// make.
 func Available() error {
 	if runtime.GOOS != "linux" {
 		return &errs.BackendError{Backend: Name, Op: "connect", Err: fmt.Errorf("sandboxes need Linux namespaces; this is %s", runtime.GOOS)}
 	}
-	if os.Geteuid() != 0 {
-		return &errs.BackendError{Backend: Name, Op: "connect", Err: errors.New("sandboxes need root here (namespaces, mounts and cgroups); run as root or use --backend docker")}
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	for _, s := range []struct{ file, why string }{
+		{"/proc/sys/user/max_user_namespaces", "user.max_user_namespaces is 0"},
+		{"/proc/sys/kernel/unprivileged_userns_clone", "kernel.unprivileged_userns_clone is 0"},
+	} {
+		if b, err := os.ReadFile(s.file); err == nil && strings.TrimSpace(string(b)) == "0" {
+			return &errs.BackendError{Backend: Name, Op: "connect", Err: fmt.Errorf("sandboxes need root, or user namespaces, which this machine does not give users (%s); run as root or use --backend docker", s.why)}
+		}
+	}
+	return nil
+}
+
+// Rootless says whether the backend runs without root, in user namespaces.
+func (b *Backend) Rootless() bool { return b.rootless }
+
+// Restrictions says what a rootless backend cannot do: limits other than
+// the process limit, without cgroups; and users other than root, unless
+// this user has subordinate ids and newuidmap to map them.
+func (b *Backend) Restrictions() backend.Restrictions { return restrictions(b.rootless, b.ids) }
+
+// RestrictionsHere says what the local backend cannot do for this user on
+// this machine, without making one (validate --backend local).
+func RestrictionsHere() backend.Restrictions {
+	rootless := os.Geteuid() != 0
+	var ids idMap
+	if rootless {
+		ids = currentIDMap()
+	}
+	return restrictions(rootless, ids)
+}
+
+func restrictions(rootless bool, ids idMap) backend.Restrictions {
+	var r backend.Restrictions
+	if rootless {
+		r.Limits = "without root the local backend has no cgroup to enforce it with; run as root, or use the Docker backend (--backend docker)"
+		if !ids.full() {
+			r.Users = "without root the local backend has only root in its sandboxes here; other users need " + ids.why()
+		}
+	}
+	return r
+}
+
+// ownDir makes dir (and its parents) for this user alone. A user other
+// than root refuses one that another user made first: a shared temporary
+// directory is a place where someone else could have prepared it.
+func ownDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil || os.Geteuid() == 0 {
+		return err
+	}
+	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
+		st, err := os.Lstat(d)
+		if err != nil {
+			return err
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		if int(sys.Uid) == os.Geteuid() {
+			if st.Mode().Perm()&0o022 != 0 {
+				return fmt.Errorf("state directory %s: %s is writable by others", dir, d)
+			}
+			continue
+		}
+		// The first directory up the path that is not ours (/tmp, or
+		// /run/user): ours below it are safe if it is sticky or only
+		// its owner's.
+		if st.Mode()&os.ModeSymlink != 0 || st.Mode().Perm()&0o002 != 0 && st.Mode()&os.ModeSticky == 0 {
+			return fmt.Errorf("state directory %s: %s is not safe to keep it under", dir, d)
+		}
+		return nil
 	}
 	return nil
 }
@@ -130,7 +231,13 @@ func (b *Backend) NewSession(ctx context.Context, spec backend.SessionSpec) (bac
 		os.RemoveAll(dir)
 		return nil, &errs.BackendError{Backend: Name, Op: "session", Target: spec.ID, Err: err}
 	}
-	ns, err := newNetns()
+	var ns nsHost
+	var err error
+	if b.rootless {
+		ns, err = startHolder(ctx, spec.ID, b.ids)
+	} else {
+		ns, err = newNetns()
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, &errs.BackendError{Backend: Name, Op: "session", Target: spec.ID, Err: err}
@@ -174,7 +281,8 @@ func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (bac
 			continue
 		}
 		id := e.Name()
-		for _, p := range sandboxesOf(id) {
+		inits, holders := sandboxesOf(id)
+		for _, p := range append(inits, holders...) {
 			_ = unix.Kill(p, unix.SIGKILL)
 		}
 		subs, _ := os.ReadDir(dir)
@@ -183,7 +291,9 @@ func (b *Backend) Sweep(ctx context.Context, alive func(owner string) bool) (bac
 				rep.Containers = append(rep.Containers, c.Name())
 			}
 		}
-		errList = append(errList, b.cgroups.removeSession(id))
+		if b.cgroups != nil {
+			errList = append(errList, b.cgroups.removeSession(id))
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			errList = append(errList, err)
 		}
@@ -213,23 +323,31 @@ var abandonedAge = 10 * time.Minute
 // netName names a session's network namespace in reports.
 func netName(session string) string { return "netns:" + session }
 
-// sandboxesOf finds the init processes of a session's sandboxes by the
-// session mark in their environment.
-func sandboxesOf(session string) []int {
-	want := []byte(sessionEnv + "=" + session + "\x00")
+// sandboxesOf finds the init processes of a session's sandboxes, and its
+// holder process if it is rootless, by the session mark in their
+// environment.
+func sandboxesOf(session string) (inits, holders []int) {
+	mark := sessionEnv + "=" + session
 	entries, _ := os.ReadDir("/proc")
-	var out []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err == nil && slices.Contains(splitEnv(env), string(want[:len(want)-1])) {
-			out = append(out, pid)
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		env := splitEnv(raw)
+		switch {
+		case !slices.Contains(env, mark):
+		case slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, holderEnv+"=") }):
+			holders = append(holders, pid)
+		default:
+			inits = append(inits, pid)
 		}
 	}
-	return out
+	return inits, holders
 }
 
 func splitEnv(b []byte) []string { return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") }
@@ -237,7 +355,8 @@ func splitEnv(b []byte) []string { return strings.Split(strings.TrimRight(string
 // Resources lists what the backend holds for a session: the directories of
 // its containers, their cgroups, every live process of its sandboxes (an
 // init process by its session mark, the others by their cgroup), and its
-// network namespace while the session's directory exists. Tests use it to prove nothing is left.
+// network namespace while the session's directory exists (and the holder process that
+// keeps it, when rootless). Tests use it to prove nothing is left.
 func (b *Backend) Resources(session string) (containers, networks []string) {
 	dir := filepath.Join(b.stateDir, session)
 	entries, err := os.ReadDir(dir)
@@ -249,8 +368,13 @@ func (b *Backend) Resources(session string) (containers, networks []string) {
 			containers = append(containers, e.Name())
 		}
 	}
-	for _, p := range sandboxesOf(session) {
+	inits, holders := sandboxesOf(session)
+	for _, p := range inits {
 		containers = append(containers, "pid:"+strconv.Itoa(p))
+	}
+	// A rootless session's holder keeps its network namespace.
+	if len(holders) > 0 && len(networks) == 0 {
+		networks = append(networks, netName(session))
 	}
 	for _, d := range b.cgroups.sessionDirs(session) {
 		subs, _ := os.ReadDir(d)

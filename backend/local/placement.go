@@ -40,6 +40,9 @@ type placement struct {
 // per controller; their counts (refused forks, OOM kills) add up all the
 // same, and they go with the container.
 func (pl *placement) acquire() string {
+	if pl == nil {
+		return ""
+	}
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if n := len(pl.free); n > 0 {
@@ -55,7 +58,7 @@ func (pl *placement) acquire() string {
 // processes it left behind still run there (as on an engine, they stay until
 // the container goes).
 func (pl *placement) release(name string) {
-	if len(pl.procs(name)) > 0 {
+	if pl == nil || len(pl.procs(name)) > 0 {
 		return
 	}
 	pl.mu.Lock()
@@ -79,6 +82,9 @@ func openPlacement(cfg sandboxConfig) (*placement, error) {
 		return out, nil
 	}
 	if len(cfg.Cgroup) == 0 {
+		if cfg.Rootless {
+			return nil, nil // no cgroups: the sandbox has none
+		}
 		return nil, errors.New("the sandbox was given no cgroup")
 	}
 	var err error
@@ -95,6 +101,9 @@ func openPlacement(cfg sandboxConfig) (*placement, error) {
 // returns its directory's fd for clone3 (v2). leave puts the thread back.
 func (pl *placement) enter(name string) (cgroupFD int, leave func(), err error) {
 	leave = func() {}
+	if pl == nil {
+		return -1, leave, nil
+	}
 	for _, d := range pl.dirs {
 		if err := unix.Mkdirat(int(d.Fd()), name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
 			return -1, leave, fmt.Errorf("cgroup %s/%s: %w", d.Name(), name, err)

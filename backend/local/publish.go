@@ -55,7 +55,7 @@ func (c *container) unpublish() {
 type forwarder struct {
 	ln     net.Listener
 	target int
-	ns     *netns
+	ns     nsHost
 
 	mu     sync.Mutex
 	conns  map[net.Conn]bool

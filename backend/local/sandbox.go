@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -84,6 +85,12 @@ type sandboxConfig struct {
 	Cgroup     []string `json:"cgroup"`
 	InitCgroup []string `json:"init_cgroup"`
 	CgroupV2   bool     `json:"cgroup_v2"`
+	// Rootless is a sandbox in a user namespace of its own, below the
+	// session holder's, and without cgroups: Nproc, if set, limits its
+	// processes (and threads) per user instead (RLIMIT_NPROC, which the
+	// kernel counts per user namespace).
+	Rootless bool  `json:"rootless"`
+	Nproc    int64 `json:"nproc"`
 }
 
 type sandboxFile struct {
@@ -130,13 +137,24 @@ func sandboxMain() int {
 	if err != nil {
 		return fail(exitSetup, err)
 	}
+	if cfg.Nproc > 0 {
+		// Inherited by every process the init starts; counted per user
+		// in the sandbox's own user namespace (see sandboxConfig).
+		lim := &unix.Rlimit{Cur: uint64(cfg.Nproc), Max: uint64(cfg.Nproc)}
+		if err := unix.Setrlimit(unix.RLIMIT_NPROC, lim); err != nil {
+			return fail(exitSetup, fmt.Errorf("setting the process limit: %w", err))
+		}
+	}
 	if err := buildRoot(cfg); err != nil {
 		return fail(exitSetup, err)
 	}
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return fail(exitSetup, fmt.Errorf("setting the host name: %w", err))
 	}
-	loopbackUp() // in a namespace of its own (network "none"), lo starts down
+	// In a namespace of its own (network "none"), lo starts down; in the
+	// session's it is up already. Not fatal: a container without
+	// networking still runs.
+	_ = loopbackUp()
 
 	r := newReaper(pl)
 	go r.loop()
@@ -209,12 +227,20 @@ func buildRoot(cfg sandboxConfig) error {
 			return err
 		}
 	}
-	opts := "lowerdir=/,upperdir=" + upper + ",workdir=" + work
-	// nodev: root may make device nodes (MKNOD is an engine's default
-	// capability), but none opens on the root file system; an engine's
-	// device cgroup does it there. /dev gets its devices by binds.
-	if err := unix.Mount("overlay", root, "overlay", unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("mounting an overlay of the host's root (the local backend needs overlayfs): %w", err)
+	var composed []string // rootless: the root's mounts, for a read-only root
+	if cfg.Rootless {
+		var err error
+		if composed, err = composeRoot(root, upper, work, append([]string{layer}, append(hidden, cfg.Hide...)...)); err != nil {
+			return err
+		}
+	} else {
+		opts := "lowerdir=/,upperdir=" + upper + ",workdir=" + work
+		// nodev: root may make device nodes (MKNOD is an engine's default
+		// capability), but none opens on the root file system; an engine's
+		// device cgroup does it there. /dev gets its devices by binds.
+		if err := unix.Mount("overlay", root, "overlay", unix.MS_NODEV, opts); err != nil {
+			return fmt.Errorf("mounting an overlay of the host's root (the local backend needs overlayfs): %w", err)
+		}
 	}
 	if err := os.Mkdir(root+oldRoot, 0o700); err != nil {
 		return err
@@ -231,8 +257,11 @@ func buildRoot(cfg sandboxConfig) error {
 		return err
 	}
 	// Not recursive: the cgroup filesystems below /sys stay out of reach,
-	// so no process can move itself out of its limits.
-	if err := bindFlags(host("/sys"), "/sys", true, false); err != nil {
+	// so no process can move itself out of its limits. A user namespace
+	// may only bind /sys with what is mounted below it; there the cgroup
+	// files stay their owner's, root of the machine, whom the sandbox
+	// cannot act as.
+	if err := bindFlags(host("/sys"), "/sys", true, cfg.Rootless); err != nil {
 		return err
 	}
 	if err := makeDev(host("/dev")); err != nil {
@@ -274,7 +303,7 @@ func buildRoot(cfg sandboxConfig) error {
 			return fmt.Errorf("copying %s into the container: %w", f.Path, err)
 		}
 	}
-	if err := os.WriteFile("/etc/hostname", []byte(cfg.Hostname+"\n"), 0o644); err != nil {
+	if err := writeFile("/etc/hostname", []byte(cfg.Hostname+"\n"), 0o644); err != nil {
 		return err
 	}
 	// A bind of a directory onto itself is a mount of its own, whose
@@ -294,8 +323,10 @@ func buildRoot(cfg sandboxConfig) error {
 		return err
 	}
 	if cfg.ReadOnly {
-		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
-			return fmt.Errorf("making the root read-only: %w", err)
+		for _, p := range append([]string{"/"}, composed...) {
+			if err := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
+				return fmt.Errorf("making the root read-only (%s): %w", p, err)
+			}
 		}
 		if err := readOnlyEmpty(empty, cfg); err != nil {
 			return err
@@ -518,6 +549,14 @@ func writeFile(path string, content []byte, mode uint32) error {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
+	if errors.Is(err, os.ErrPermission) {
+		// A rootless sandbox cannot write into a host file (its owner is
+		// not mapped there), but may replace it: the overlay keeps the
+		// new file, and the host's stays as it was.
+		if os.Remove(path) == nil {
+			f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -546,16 +585,14 @@ func writeFileIfAbsent(path string) error {
 	return f.Close()
 }
 
-// loopbackUp brings up lo in the init's network namespace. In the
-// session's namespace it is up already; errors are not fatal (a container
-// without networking still runs).
-func loopbackUp() {
+// loopbackUp brings up lo in the calling thread's network namespace.
+func loopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return
+		return err
 	}
 	defer unix.Close(fd)
-	_ = setLinkUp(fd, "lo")
+	return setLinkUp(fd, "lo")
 }
 
 func setLinkUp(fd int, name string) error {
@@ -621,4 +658,157 @@ func lookPath(file string, env []string) (string, error) {
 func isExecutable(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// composeRoot puts a copy-on-write view of the host's root together at
+// root in a user namespace, where an overlay of / is refused: the mounts
+// below it are locked to it there, and overlayfs will not take a lower
+// layer with locked mounts inside. So each directory of / gets an overlay
+// of its own (the upper and work directories under upper and work), and a
+// directory with mounts below it (/var, over /var/lib/docker) is made
+// anew, on the root's tmpfs, and put together from its entries the same
+// way. skip are the paths whose content is not the container's (the hidden
+// ones, the layer itself): an empty directory stands for them, and /proc,
+// /sys and /dev, mounted afterwards. Host files keep their owners, whom the
+// namespace does not map: the container may read them and replace them
+// (new files are its own), but not write into them.
+//
+// It returns the mounts it made, as paths in the container.
+func composeRoot(root, upper, work string, skip []string) ([]string, error) {
+	// pivot_root wants the new root to be a mount.
+	if err := unix.Mount(root, root, "", unix.MS_BIND, ""); err != nil {
+		return nil, fmt.Errorf("binding the container's root: %w", err)
+	}
+	mounts, err := mountPoints()
+	if err != nil {
+		return nil, err
+	}
+	skip = append(skip, "/proc", "/sys", "/dev")
+	c := &composer{root: root, upper: upper, work: work, mounts: mounts, skip: skip}
+	if err := c.dir("/"); err != nil {
+		return nil, err
+	}
+	return c.made, nil
+}
+
+type composer struct {
+	root, upper, work string
+	mounts, skip      []string
+	made              []string
+}
+
+// dir puts the entries of host directory p (already a directory at p in
+// the root) in place.
+func (c *composer) dir(p string) error {
+	entries, err := os.ReadDir(p)
+	if err != nil {
+		return fmt.Errorf("reading %s for the container's root: %w", p, err)
+	}
+	for _, e := range entries {
+		src := filepath.Join(p, e.Name())
+		dst := filepath.Join(c.root, src)
+		st, err := os.Lstat(src)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		switch {
+		case st.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(src)
+			if err == nil {
+				err = os.Symlink(target, dst)
+			}
+			if err != nil {
+				return fmt.Errorf("copying link %s: %w", src, err)
+			}
+		case st.IsDir():
+			if err := os.Mkdir(dst, st.Mode().Perm()); err != nil {
+				return err
+			}
+			switch {
+			case slices.Contains(c.skip, src):
+			case c.hasMountsBelow(src):
+				if err := c.dir(src); err != nil {
+					return err
+				}
+			default:
+				if err := c.overlay(src, dst); err != nil {
+					return err
+				}
+			}
+		case st.Mode().IsRegular():
+			// A file directly in a directory put together here (/.dockerenv):
+			// seen read-only, as the host has it.
+			if err := writeFileIfAbsent(dst); err != nil {
+				return err
+			}
+			if err := bindFlags(src, dst, true, false); err != nil {
+				return err
+			}
+			c.made = append(c.made, src)
+		}
+		// Sockets, FIFOs and devices directly in such a directory are
+		// not the container's.
+	}
+	return nil
+}
+
+// overlay mounts a copy-on-write view of host directory src at dst; a
+// directory overlayfs refuses (a file system it cannot take as a lower
+// layer) is bound read-only instead.
+func (c *composer) overlay(src, dst string) error {
+	up, wk := filepath.Join(c.upper, src), filepath.Join(c.work, src)
+	for _, d := range []string{up, wk} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	// userxattr: overlayfs keeps its marks in user.* attributes, which a
+	// user namespace may write.
+	opts := "userxattr,lowerdir=" + src + ",upperdir=" + up + ",workdir=" + wk
+	if err := unix.Mount("overlay", dst, "overlay", unix.MS_NODEV, opts); err != nil {
+		if err := bindFlags(src, dst, true, true); err != nil {
+			return fmt.Errorf("neither an overlay nor a bind of %s: %w", src, err)
+		}
+	}
+	c.made = append(c.made, src)
+	return nil
+}
+
+func (c *composer) hasMountsBelow(dir string) bool {
+	prefix := strings.TrimSuffix(dir, "/") + "/"
+	return slices.ContainsFunc(c.mounts, func(m string) bool { return strings.HasPrefix(m, prefix) })
+}
+
+// mountPoints lists the mount points of this mount namespace.
+func mountPoints() ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 4 {
+			out = append(out, unescapeMountPath(f[4]))
+		}
+	}
+	return out, nil
+}
+
+// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

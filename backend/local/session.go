@@ -10,16 +10,12 @@ import (
 	"maps"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/errs"
@@ -31,7 +27,7 @@ type session struct {
 	id     string
 	labels map[string]string
 	dir    string
-	ns     *netns
+	ns     nsHost
 
 	hostsMu sync.Mutex // orders rewrites of the hosts file
 
@@ -62,6 +58,10 @@ func (s *session) Start(ctx context.Context, spec backend.ContainerSpec) (backen
 	}
 	if spec.Policy.Network == policy.Bridge {
 		return fail(errors.New(`network "bridge": the local backend has no network to the host; use "isolated" (the session's loopback) or the Docker backend`))
+	}
+	if s.b.rootless && (spec.Policy.Memory > 0 || spec.Policy.CPUs > 0) {
+		// Never a limit that is silently not there.
+		return fail(errors.New(s.b.Restrictions().Limits))
 	}
 	argv := append(slices.Clone(spec.Entrypoint), spec.Cmd...)
 	if len(argv) == 0 {
@@ -259,63 +259,48 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 
 	// The container's cgroup carries the limits; the init's, beside it,
 	// none (see placement).
-	rel := filepath.Join("cleanroom", s.id, c.id)
-	cg, err := s.b.cgroups.create(rel, spec.Policy, true)
-	if err != nil {
-		return err
-	}
-	c.cg = cg
-	initCg, err := s.b.cgroups.create(rel+".init", policy.Policy{}, false)
-	if err != nil {
-		return err
-	}
-	c.initCg = initCg
-	cfg.Cgroup, cfg.CgroupV2 = cg.paths(), cg.v2
-	if !cg.v2 {
-		cfg.InitCgroup = initCg.paths()
+	if s.b.cgroups != nil {
+		rel := filepath.Join("cleanroom", s.id, c.id)
+		cg, err := s.b.cgroups.create(rel, spec.Policy, true)
+		if err != nil {
+			return err
+		}
+		c.cg = cg
+		initCg, err := s.b.cgroups.create(rel+".init", policy.Policy{}, false)
+		if err != nil {
+			return err
+		}
+		c.initCg = initCg
+		cfg.Cgroup, cfg.CgroupV2 = cg.paths(), cg.v2
+		if !cg.v2 {
+			cfg.InitCgroup = initCg.paths()
+		}
+	} else {
+		// Rootless: the process limit is the one the kernel keeps per
+		// user namespace (the sandbox has its own); CheckBackend refused
+		// the limits that need a cgroup.
+		cfg.Rootless, cfg.Nproc = true, spec.Policy.Pids
 	}
 
-	cmd := &exec.Cmd{
-		// Still this binary if it was replaced or deleted since it started.
-		Path: "/proc/self/exe",
-		Args: []string{"cleanroom-sandbox", spec.Name},
+	init := initSpec{
+		args: []string{"cleanroom-sandbox", spec.Name},
 		// One P: the init's Go runtime then runs few threads, and each
 		// counts against the sandbox's pids limit.
-		Env:        []string{initEnv + "=1", sessionEnv + "=" + s.id, "GOMAXPROCS=1"},
-		Stdout:     outW,
-		Stderr:     errW,
-		ExtraFiles: []*os.File{cfgR, lnFile, statusW}, // fds 3, 4, 5
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
-			// The sandbox dies with the runner, even on SIGKILL (the
-			// session's thread forks it: see netns); with it dies
-			// everything in its PID namespace.
-			Pdeathsig: syscall.SIGKILL,
-			// A process group of its own: a terminal's Ctrl-C is the
-			// runner's to handle, not every service's.
-			Setpgid: true,
-		},
+		env:    []string{initEnv + "=1", sessionEnv + "=" + s.id, "GOMAXPROCS=1"},
+		files:  []*os.File{outW, errW, cfgR, lnFile, statusW}, // fds 1, 2, 3, 4, 5
+		ownNet: spec.Policy.Network == policy.None,
 	}
-	if spec.Policy.Network == policy.None {
-		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
-	} else {
+	if !init.ownNet {
 		c.ns = s.ns
 	}
-	if err := s.ns.do(cmd.Start); err != nil {
+	pid, exited, err := s.ns.start(init)
+	if err != nil {
 		return fmt.Errorf("starting the sandbox: %w", err)
 	}
-	c.pid = cmd.Process.Pid
+	c.pid = pid
 	c.startedAt = time.Now()
 	go func() {
-		err := cmd.Wait()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				code = 128 + int(ws.Signal())
-			}
-		}
+		code := <-exited
 		// The output pipes end once every process of the sandbox is gone
 		// (the PID namespace dies with its init); a container counts as
 		// stopped once its last words are in its log.
@@ -326,8 +311,10 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		close(c.exited)
 	}()
 	// In its cgroup before it runs anything: it waits for its config.
-	if err := initCg.add(c.pid); err != nil {
-		return err
+	if c.initCg != nil {
+		if err := c.initCg.add(c.pid); err != nil {
+			return err
+		}
 	}
 	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
 		return fmt.Errorf("sending the sandbox its config: %w", err)
@@ -428,37 +415,7 @@ func (s *session) DialContext(ctx context.Context, network, address string) (net
 // usually "127.0.0.1:0"), where its containers can connect: the socket
 // belongs to the namespace it was made in, whichever thread accepts.
 func (s *session) Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	var ln net.Listener
-	err := s.ns.do(func() error {
-		var lc net.ListenConfig
-		var lerr error
-		ln, lerr = lc.Listen(ctx, network, address)
-		return lerr
-	})
-	return ln, err
-}
-
-func dialIn(ctx context.Context, ns *netns, network, address string) (net.Conn, error) {
-	if ns == nil {
-		return nil, errors.New("the container has no network")
-	}
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, err
-	}
-	if ip := net.ParseIP(host); (ip != nil && !ip.IsLoopback()) || strings.Contains(host, ".") && ip == nil {
-		return nil, fmt.Errorf("%s is outside the environment: the local backend's network has only loopback (its services are 127.0.0.1, or their names)", host)
-	}
-	// Every name of the session is loopback; resolving here, rather than
-	// with the host's resolver, keeps the dial on this thread.
-	var conn net.Conn
-	err = ns.do(func() error {
-		var d net.Dialer
-		var derr error
-		conn, derr = d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-		return derr
-	})
-	return conn, err
+	return s.ns.listen(ctx, network, address)
 }
 
 func (s *session) Close(ctx context.Context) error {
@@ -477,7 +434,10 @@ func (s *session) Close(ctx context.Context) error {
 			}()
 		}
 		wg.Wait()
-		errList = append(errList, s.b.cgroups.removeSession(s.id), s.ns.Close(), os.RemoveAll(s.dir))
+		if s.b.cgroups != nil {
+			errList = append(errList, s.b.cgroups.removeSession(s.id))
+		}
+		errList = append(errList, s.ns.Close(), os.RemoveAll(s.dir))
 		if err := errors.Join(errList...); err != nil {
 			s.closeErr = &errs.BackendError{Backend: Name, Op: "close", Target: s.id, Err: err}
 		}

@@ -18,6 +18,9 @@ func TestSweepRemovesAbandonedCgroups(t *testing.T) {
 	if testing.Short() {
 		t.Skip("makes cgroups")
 	}
+	if os.Geteuid() != 0 {
+		t.Skip("cgroups are root's: a rootless backend makes none")
+	}
 	b, err := New(WithStateDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func chooseBackend(ctx context.Context, cmd *cobra.Command, flag string, project
 	var keep []*suite.Suite
 	var problems errs.ValidationErrors
 	for _, s := range suites {
-		list := runner.CheckBackend(s, project.Policy, backend.RunsImages(b))
+		list := runner.CheckBackend(s, project.Policy, runner.TraitsOf(b))
 		switch {
 		case len(list) == 0:
 			keep = append(keep, s)

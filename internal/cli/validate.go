@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cleanroomhq/cleanroom/backend/local"
 	"github.com/cleanroomhq/cleanroom/errs"
 	"github.com/cleanroomhq/cleanroom/internal/pick"
 	"github.com/cleanroomhq/cleanroom/runner"
@@ -53,8 +54,12 @@ with "." or "_" are skipped unless named on the command line. With
 			switch backendName {
 			case "", pick.Auto:
 			case pick.Docker, pick.Local:
+				t := runner.Traits{RunsImages: true}
+				if backendName == pick.Local {
+					t = runner.Traits{Restrictions: local.RestrictionsHere()}
+				}
 				for _, s := range suites {
-					problems = append(problems, runner.CheckBackend(s, proj.Policy, backendName == pick.Docker)...)
+					problems = append(problems, runner.CheckBackend(s, proj.Policy, t)...)
 				}
 			default:
 				return usageError{fmt.Errorf("--backend: %w", pick.Check(backendName))}
