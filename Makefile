@@ -9,7 +9,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build setup engine browser local-deps test vet fmt-check unit bench bench-run leaks clean
+.PHONY: all build setup engine browser local-deps rootless-user test vet fmt-check unit bench bench-run leaks clean
 
 all: build
 
@@ -32,9 +32,14 @@ browser:
 	bash scripts/browser.sh
 
 # The host programs the local backend's tests run: busybox, PostgreSQL,
-# redis-server, setpriv.
+# redis-server, setpriv, newuidmap.
 local-deps:
 	bash scripts/local-deps.sh
+
+# The user that the rootless tests run the local backend as, with
+# subordinate ids (after local-deps, which installs newuidmap).
+rootless-user: local-deps
+	bash scripts/rootless-user.sh
 
 vet:
 	$(GO) vet ./...
@@ -43,7 +48,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: engine browser local-deps vet fmt-check
+test: engine browser local-deps rootless-user vet fmt-check
 	bash scripts/ctrf-schema.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
 	bash scripts/check-leaks.sh

@@ -20,11 +20,13 @@ if [ -n "$containers$networks$volumes$images" ]; then
   exit 1
 fi
 
-# The local backend: sandbox inits carry their session in their environment,
-# sessions keep state under /run/cleanroom/local, and cgroups are
+# The local backend: sandbox inits (and a rootless session's holder) carry
+# their session in their environment, sessions keep state under
+# /run/cleanroom/local (a user's under $TMPDIR/cleanroom-<uid>/local, or
+# $XDG_RUNTIME_DIR/cleanroom/local), and cgroups are
 # .../cleanroom/<session>/<container> in each hierarchy.
 sandboxes=$(grep -lsa 'CLEANROOM_SANDBOX_SESSION=' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true)
-sessions=$(ls -A /run/cleanroom/local 2>/dev/null || true)
+sessions=$(ls -d /run/cleanroom/local/* /tmp/cleanroom-*/local/* /run/user/*/cleanroom/local/* 2>/dev/null || true)
 # Below this job's own cgroups, where its tests made theirs (other jobs on
 # the machine have their own).
 cgroups=$(while IFS=: read -r _ controllers path; do
@@ -36,7 +38,7 @@ done < /proc/self/cgroup 2>/dev/null | sort -u || true)
 if [ -n "$sandboxes$sessions$cgroups" ]; then
   echo "check-leaks: the local backend left things behind after the tests:" >&2
   for pid in $sandboxes; do printf '  sandbox process %s: %s\n' "$pid" "$(tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null)" >&2; done
-  [ -n "$sessions" ] && printf '  session directory /run/cleanroom/local/%s\n' $sessions >&2
+  [ -n "$sessions" ] && printf '  session directory %s\n' $sessions >&2
   [ -n "$cgroups" ] && printf '  cgroup %s\n' $cgroups >&2
   exit 1
 fi

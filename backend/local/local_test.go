@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/cleanroomhq/cleanroom/backend"
@@ -21,6 +22,14 @@ func toolbox(t *testing.T) string {
 		t.Fatalf("busybox not found (%v): run scripts/local-deps.sh, which installs Debian's busybox-static", err)
 	}
 	dir := t.TempDir()
+	// Every user of a sandbox runs these: t.TempDir makes its directories
+	// for the test's user alone, and a rootless sandbox's other users are
+	// other users on the host too.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if out, err := exec.Command(bb, "--install", "-s", dir).CombinedOutput(); err != nil {
 		t.Fatalf("busybox --install -s %s: %v\n%s", dir, err, out)
 	}

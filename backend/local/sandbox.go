@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -137,14 +139,6 @@ func sandboxMain() int {
 	if err != nil {
 		return fail(exitSetup, err)
 	}
-	if cfg.Nproc > 0 {
-		// Inherited by every process the init starts; counted per user
-		// in the sandbox's own user namespace (see sandboxConfig).
-		lim := &unix.Rlimit{Cur: uint64(cfg.Nproc), Max: uint64(cfg.Nproc)}
-		if err := unix.Setrlimit(unix.RLIMIT_NPROC, lim); err != nil {
-			return fail(exitSetup, fmt.Errorf("setting the process limit: %w", err))
-		}
-	}
 	if err := buildRoot(cfg); err != nil {
 		return fail(exitSetup, err)
 	}
@@ -164,6 +158,11 @@ func sandboxMain() int {
 	}
 	if err := r.startSpawner(keep, cfg.NoNewPrivs); err != nil {
 		return fail(exitSetup, err)
+	}
+	if cfg.Nproc > 0 {
+		if err := limitProcesses(cfg.Nproc); err != nil {
+			return fail(exitSetup, err)
+		}
 	}
 	main, done, err := r.start(cfg.Main, [3]*os.File{devNull(), os.Stdout, os.Stderr}, false, "main")
 	if err != nil {
@@ -811,4 +810,55 @@ func unescapeMountPath(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// spareThreads is how many idle threads a rootless init makes before its
+// process limit is set (limitProcesses).
+const spareThreads = 8
+
+// limitProcesses sets a rootless sandbox's process limit: RLIMIT_NPROC,
+// which its processes inherit, and which the kernel counts per user in the
+// sandbox's own user namespace, threads included. The init is root there
+// like the container's processes, so its threads count too, and Go makes a
+// thread whenever one is short; a fork bomb that used up the limit would
+// then take the init down with it. So the init first makes spare threads
+// (Go keeps an idle thread for reuse), and the limit is the policy's plus
+// the threads it then has: the container's processes get the policy's
+// number, and the init does not need a thread it cannot have.
+func limitProcesses(n int64) error {
+	var ready, release sync.WaitGroup
+	ready.Add(spareThreads)
+	release.Add(1)
+	for range spareThreads {
+		go func() {
+			runtime.LockOSThread() // a thread of its own for each, at once
+			ready.Done()
+			release.Wait()
+			runtime.UnlockOSThread()
+		}()
+	}
+	ready.Wait()
+	release.Done()
+	threads, err := threadCount()
+	if err != nil {
+		return fmt.Errorf("setting the process limit: %w", err)
+	}
+	lim := &unix.Rlimit{Cur: uint64(n + threads), Max: uint64(n + threads)}
+	if err := unix.Setrlimit(unix.RLIMIT_NPROC, lim); err != nil {
+		return fmt.Errorf("setting the process limit: %w", err)
+	}
+	return nil
+}
+
+func threadCount() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New("no thread count in /proc/self/status")
 }

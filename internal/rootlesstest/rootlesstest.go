@@ -1,0 +1,166 @@
+// Package rootlesstest runs a test binary again as a user that is not
+// root, for the tests that prove the local backend works without root.
+// The user is the one scripts/rootless-user.sh makes (make test runs it):
+// it has subordinate ids, which newuidmap maps into its sandboxes.
+package rootlesstest
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// User is the user the tests run as.
+const User = "cleanroom-rootless"
+
+// Runner runs commands as User in a directory of its own.
+type Runner struct {
+	t        *testing.T
+	uid, gid int
+	bin      string // a copy of the test binary that User may execute
+	// Dir belongs to User: the commands' working directory, HOME and
+	// TMPDIR.
+	Dir string
+}
+
+// New prepares a Runner. The test is skipped when it does not run as
+// root (it is the rootless run then, or cannot start one), and fails when
+// User is missing.
+func New(t *testing.T) *Runner {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: starting another user's run needs root")
+	}
+	u, err := user.Lookup(User)
+	if err != nil {
+		t.Fatalf("user %s: %v; scripts/rootless-user.sh makes it (make test runs it)", User, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// The test binary lies in a directory of root's alone (go test builds
+	// under a 0700 directory): User runs a copy.
+	top, err := os.MkdirTemp("", "rootless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{t: t, uid: uid, gid: gid, bin: filepath.Join(top, filepath.Base(os.Args[0])), Dir: filepath.Join(top, "home")}
+	if err := copyFile(os.Args[0], r.bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(r.Dir, 0o755); err != nil { // a sandbox's other users read its toolbox
+		t.Fatal(err)
+	}
+	if err := os.Chown(r.Dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Copy copies the tree at src (a file or a directory) to name in Dir, as
+// User's: the project may lie where User cannot read.
+func (r *Runner) Copy(src, name string) string {
+	r.t.Helper()
+	dst := filepath.Join(r.Dir, name)
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			err = os.MkdirAll(to, 0o755)
+		case info.Mode().IsRegular():
+			err = copyFile(p, to, info.Mode().Perm())
+		default:
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return os.Lchown(to, r.uid, r.gid)
+	})
+	if err != nil {
+		r.t.Fatalf("copying %s for %s: %v", src, User, err)
+	}
+	return dst
+}
+
+// Command runs the test binary with args as User, in Dir, killed with its
+// process group when ctx ends.
+func (r *Runner) Command(ctx context.Context, env []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, r.bin, args...)
+	cmd.Dir = r.Dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.Dir, "TMPDIR=" + r.Dir, "LANG=C.UTF-8"}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(r.uid), Gid: uint32(r.gid), Groups: []uint32{}},
+		Setpgid:    true,
+	}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
+}
+
+// RunTests runs the tests that match pattern as User and fails t unless
+// each of want passed (ran, and not skipped).
+func (r *Runner) RunTests(pattern string, want ...string) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(r.t.Context(), 8*time.Minute)
+	defer cancel()
+	out, err := r.Command(ctx, nil, "-test.run", pattern, "-test.v", "-test.count=1").CombinedOutput()
+	text := string(out)
+	if err != nil {
+		r.t.Errorf("the tests as %s failed: %v\n%s", User, err, tail(text, 200))
+		return
+	}
+	for _, name := range want {
+		if !strings.Contains(text, "--- PASS: "+name+" (") {
+			r.t.Errorf("%s did not pass as %s (skipped, or not run):\n%s", name, User, tail(text, 60))
+		}
+	}
+}
+
+// UID is User's uid on this machine.
+func (r *Runner) UID() int { return r.uid }
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
