@@ -45,6 +45,7 @@ type spawnRequest struct {
 type spawnResult struct {
 	pid  int
 	done <-chan syscall.WaitStatus
+	tag  string // without cgroups: the exec's time namespace (see timens.go)
 	err  error
 }
 
@@ -107,23 +108,31 @@ func (r *reaper) startSpawner(keep map[uintptr]bool, noNewPrivs bool) error {
 		}
 		ready <- nil
 		for req := range r.spawn {
-			pid, done, err := r.forkExec(req)
-			req.reply <- spawnResult{pid, done, err}
+			var res spawnResult
+			if r.pl == nil && req.group {
+				// Before the fork, on this thread: the namespace its
+				// next child is born in.
+				res.tag = newExecTimeNS()
+			}
+			res.pid, res.done, res.err = r.forkExec(req)
+			req.reply <- res
 		}
 	}()
 	return <-ready
 }
 
 // start starts a process in the container, in child cgroup of the
-// container's cgroup; done delivers its exit status.
-func (r *reaper) start(p process, files [3]*os.File, group bool, cgroup string) (pid int, done <-chan syscall.WaitStatus, err error) {
+// container's cgroup; done delivers its exit status. An exec (group) of a
+// sandbox without cgroups is born in a time namespace of its own instead,
+// which tag names.
+func (r *reaper) start(p process, files [3]*os.File, group bool, cgroup string) (pid int, done <-chan syscall.WaitStatus, tag string, err error) {
 	if r.spawn == nil {
-		return 0, nil, errors.New("the container's process spawner is not running")
+		return 0, nil, "", errors.New("the container's process spawner is not running")
 	}
 	reply := make(chan spawnResult, 1)
 	r.spawn <- spawnRequest{p: p, files: files, group: group, cgroup: cgroup, reply: reply}
 	res := <-reply
-	return res.pid, res.done, res.err
+	return res.pid, res.done, res.tag, res.err
 }
 
 func (r *reaper) forkExec(req spawnRequest) (int, <-chan syscall.WaitStatus, error) {
@@ -345,7 +354,7 @@ func readFile(path string) ([]byte, error) {
 // exec runs a command and streams its output. The runner ends it early by
 // sending frameKill or by going away; either kills every process in the
 // exec's cgroup: its whole tree, and what left it (without cgroups: its
-// tree, treekill.go).
+// time namespace, timens.go).
 func (a *agent) exec(conn net.Conn, req request) {
 	var wmu sync.Mutex
 	send := func(kind byte, b []byte) {
@@ -384,7 +393,7 @@ func (a *agent) exec(conn net.Conn, req request) {
 	}
 	cgroup := a.reaper.pl.acquire()
 	defer a.reaper.pl.release(cgroup)
-	pid, done, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
+	pid, done, tag, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
 	stdin.Close()
 	outW.Close()
 	errW.Close()
@@ -441,10 +450,13 @@ func (a *agent) exec(conn net.Conn, req request) {
 	case ws = <-done:
 	case <-killed:
 		wasKilled = true
-		if a.reaper.pl != nil {
-			// Everything the command started, detached or not.
+		// Everything the command started, detached or not.
+		switch {
+		case a.reaper.pl != nil:
 			a.reaper.pl.kill(cgroup)
-		} else {
+		case tag != "":
+			killTimeNS(tag)
+		default:
 			killTree(pid)
 		}
 		ws = <-done

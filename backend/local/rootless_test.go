@@ -25,15 +25,15 @@ import (
 
 // TestRootless runs this package's sandbox tests again as a user that is
 // not root (rootlesstest.User, with subordinate ids): the conformance
-// suite, the runner's death, and what a rootless sandbox is
-// (TestRootlessSandbox).
+// suite, the runner's death, a timed-out exec's detached processes, and
+// what a rootless sandbox is (TestRootlessSandbox).
 func TestRootless(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs sandboxes")
 	}
 	r := rootlesstest.New(t)
-	r.RunTests("^(TestConformance|TestRunnerKilled|TestRootlessSandbox)$",
-		"TestConformance", "TestRunnerKilled", "TestRootlessSandbox")
+	r.RunTests("^(TestConformance|TestRunnerKilled|TestExecTimeoutKillsDetachedProcesses|TestRootlessSandbox)$",
+		"TestConformance", "TestRunnerKilled", "TestExecTimeoutKillsDetachedProcesses", "TestRootlessSandbox")
 }
 
 // TestRootlessSandbox checks, from inside and outside a sandbox of a

@@ -164,7 +164,7 @@ func sandboxMain() int {
 			return fail(exitSetup, err)
 		}
 	}
-	main, done, err := r.start(cfg.Main, [3]*os.File{devNull(), os.Stdout, os.Stderr}, false, "main")
+	main, done, _, err := r.start(cfg.Main, [3]*os.File{devNull(), os.Stdout, os.Stderr}, false, "main")
 	if err != nil {
 		code := exitSetup
 		if errors.Is(err, errNotFound) {

@@ -10,10 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Without cgroups (a rootless sandbox), what a timed-out exec started is
-// found by its process tree: a process that left the tree (a daemon that
-// forked twice) is not, and lives until the container stops. With
-// cgroups, the exec's cgroup finds it (placement.kill).
+// Where neither a cgroup (placement.kill) nor a time namespace
+// (timens.go) finds what a timed-out exec started, its process tree does:
+// a process that left the tree (a daemon that forked twice) is not found,
+// and lives until the container stops.
 
 // killTree kills a command's process group and every process descended from
 // it, until none is left. The tree is collected before the kill: once a

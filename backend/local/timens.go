@@ -1,0 +1,66 @@
+package local
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Without cgroups (a rootless sandbox), an exec's processes are found by a
+// namespace of their own instead, one that changes nothing they see: a
+// time namespace with no offsets. Like a cgroup, and unlike a process
+// group, a session or the process tree, a process cannot leave it: joining
+// another needs CAP_SYS_ADMIN, which an engine's default capabilities do
+// not include. So a timed-out exec's processes are all found, and killed,
+// even those that left its tree (a daemon that forked twice).
+//
+// The spawner thread unshares a new one before each exec's fork: the
+// kernel puts the thread's next children there, and not the thread itself.
+
+// newExecTimeNS makes a new time namespace for the calling thread's next
+// children and returns its name ("time:[inode]"), or "" where the kernel
+// has none (before 5.6); treekill.go serves then.
+func newExecTimeNS() string {
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return ""
+	}
+	tag, err := os.Readlink("/proc/thread-self/ns/time_for_children")
+	if err != nil {
+		return ""
+	}
+	return tag
+}
+
+// killTimeNS kills every process in time namespace tag until none is left.
+func killTimeNS(tag string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		pids := inTimeNS(tag)
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			_ = unix.Kill(p, unix.SIGKILL)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// inTimeNS lists the live processes of the sandbox in time namespace tag.
+func inTimeNS(tag string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ns, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "time")); err == nil && ns == tag && !isZombie(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
