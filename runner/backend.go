@@ -135,7 +135,7 @@ func checkRestrictions(s *suite.Suite, project *suite.Policy, r backend.Restrict
 		}
 	}
 	users := func(what, user string, pos string) {
-		if r.Users != "" && user != "" && user != "root" && user != "0" && !strings.HasPrefix(user, "0:") && !strings.HasPrefix(user, "root:") {
+		if r.Users != "" && !rootOnly(user) {
 			list = append(list, &errs.ValidationError{Pos: pos, Message: fmt.Sprintf("%s: user %q: %s", what, user, r.Users)})
 		}
 	}
@@ -151,15 +151,30 @@ func checkRestrictions(s *suite.Suite, project *suite.Policy, r backend.Restrict
 	for _, sc := range s.Scenarios {
 		for _, st := range sc.Steps {
 			what := fmt.Sprintf("step %q", st.Name.Value)
-			if e, ok := ps.steps[st]; ok && st.Image.IsSet() {
+			e, oneShot := ps.steps[st]
+			oneShot = oneShot && st.Image.IsSet()
+			if oneShot {
 				limits(what, e, st.Pos)
 			}
-			if st.User.IsSet() {
+			switch {
+			case st.User.IsSet():
 				users(what, st.User.Value, st.User.Pos.String())
+			case oneShot:
+				// A sandbox of its own, as its policy's user; an exec in
+				// a service runs as the service's, checked there.
+				users(what, e.User, at(e, "user", st.Pos))
 			}
 		}
 	}
 	return list
+}
+
+// rootOnly says whether a "user[:group]" is root's user and group, all a
+// sandbox with a single user has.
+func rootOnly(spec string) bool {
+	u, g, _ := strings.Cut(spec, ":")
+	root := func(s string) bool { return s == "" || s == "root" || s == "0" }
+	return root(u) && root(g)
 }
 
 // hostProgram checks that a command's program is installed on this

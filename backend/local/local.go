@@ -199,9 +199,10 @@ func ownDir(dir string) error {
 			continue
 		}
 		// The first directory up the path that is not ours (/tmp, or
-		// /run/user): ours below it are safe if it is sticky or only
-		// its owner's.
-		if st.Mode()&os.ModeSymlink != 0 || st.Mode().Perm()&0o002 != 0 && st.Mode()&os.ModeSticky == 0 {
+		// /run/user): ours below it are safe if root owns it and it is
+		// sticky or only root's to write. Another user's directory is
+		// not: its owner may rename what is in it, sticky or not.
+		if sys.Uid != 0 || st.Mode()&os.ModeSymlink != 0 || st.Mode().Perm()&0o022 != 0 && st.Mode()&os.ModeSticky == 0 {
 			return fmt.Errorf("state directory %s: %s is not safe to keep it under", dir, d)
 		}
 		return nil

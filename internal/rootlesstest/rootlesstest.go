@@ -24,7 +24,7 @@ const User = "cleanroom-rootless"
 
 // Runner runs commands as User in a directory of its own.
 type Runner struct {
-	t        *testing.T
+	t        testing.TB
 	uid, gid int
 	bin      string // a copy of the test binary that User may execute
 	// Dir belongs to User: the commands' working directory, HOME and
@@ -35,7 +35,7 @@ type Runner struct {
 // New prepares a Runner. The test is skipped when it does not run as
 // root (it is the rootless run then, or cannot start one), and fails when
 // User is missing.
-func New(t *testing.T) *Runner {
+func New(t testing.TB) *Runner {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("not root: starting another user's run needs root")
