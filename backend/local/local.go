@@ -8,11 +8,13 @@
 // runner reaches them through the session's dialer (backend.Dialer).
 //
 // It needs Linux and overlayfs. As root it makes the namespaces, mounts
-// and cgroups itself; a runner that is not root gets them in a user
-// namespace of its own (holder.go), where the host's files keep their
-// owners, and so stay read-only, and where no cgroup carries memory or CPU
-// limits. What it cannot do that the Docker backend does is listed in
-// docs/backends.md: images, builds, seccomp, and a network to the host.
+// and cgroups itself. A runner that is not root makes the namespaces and
+// mounts inside user namespaces of its own (holder.go): there the host's
+// files keep their owners, so a sandbox reads them but does not write them
+// in place, and there are no cgroups, so the process limit is an rlimit
+// and memory and CPU limits are refused (Restrictions). What it cannot do
+// that the Docker backend does is listed in docs/backends.md: images,
+// builds, seccomp, and a network to the host.
 package local
 
 import (
