@@ -45,7 +45,7 @@ type spawnRequest struct {
 type spawnResult struct {
 	pid  int
 	done <-chan syscall.WaitStatus
-	tag  string // without cgroups: the exec's time namespace (see timens.go)
+	tns  *timeNS // without cgroups: the exec's time namespace (see timens.go)
 	err  error
 }
 
@@ -112,7 +112,7 @@ func (r *reaper) startSpawner(keep map[uintptr]bool, noNewPrivs bool) error {
 			if r.pl == nil && req.group {
 				// Before the fork, on this thread: the namespace its
 				// next child is born in.
-				res.tag = newExecTimeNS()
+				res.tns = newExecTimeNS()
 			}
 			res.pid, res.done, res.err = r.forkExec(req)
 			req.reply <- res
@@ -124,15 +124,19 @@ func (r *reaper) startSpawner(keep map[uintptr]bool, noNewPrivs bool) error {
 // start starts a process in the container, in child cgroup of the
 // container's cgroup; done delivers its exit status. An exec (group) of a
 // sandbox without cgroups is born in a time namespace of its own instead,
-// which tag names.
-func (r *reaper) start(p process, files [3]*os.File, group bool, cgroup string) (pid int, done <-chan syscall.WaitStatus, tag string, err error) {
+// tns, which the caller closes once it is done with the process.
+func (r *reaper) start(p process, files [3]*os.File, group bool, cgroup string) (pid int, done <-chan syscall.WaitStatus, tns *timeNS, err error) {
 	if r.spawn == nil {
-		return 0, nil, "", errors.New("the container's process spawner is not running")
+		return 0, nil, nil, errors.New("the container's process spawner is not running")
 	}
 	reply := make(chan spawnResult, 1)
 	r.spawn <- spawnRequest{p: p, files: files, group: group, cgroup: cgroup, reply: reply}
 	res := <-reply
-	return res.pid, res.done, res.tag, res.err
+	if res.err != nil {
+		res.tns.Close()
+		res.tns = nil
+	}
+	return res.pid, res.done, res.tns, res.err
 }
 
 func (r *reaper) forkExec(req spawnRequest) (int, <-chan syscall.WaitStatus, error) {
@@ -303,10 +307,14 @@ func (a *agent) handle(conn net.Conn) {
 	case "exec":
 		a.exec(conn, req)
 	case "write":
+		blocking <- struct{}{}
 		err := writeFile(req.Path, req.Content, req.Mode)
+		<-blocking
 		_ = writeJSONFrame(conn, frameReply, replyErr(err))
 	case "read":
+		blocking <- struct{}{}
 		b, err := readFile(req.Path)
+		<-blocking
 		rep := replyErr(err)
 		rep.Content = b
 		rep.NotFound = errors.Is(err, fs.ErrNotExist)
@@ -315,6 +323,13 @@ func (a *agent) handle(conn net.Conn) {
 		_ = writeJSONFrame(conn, frameReply, reply{Err: "unknown request " + strconv.Quote(req.Op)})
 	}
 }
+
+// blocking bounds the agent's file reads and writes in flight. Each holds
+// a thread for as long as it takes, and Go makes another thread for
+// what else must run; a rootless sandbox's threads count against its
+// process limit (limitProcesses), so many at once, with the limit full,
+// would leave the init without a thread it needs.
+var blocking = make(chan struct{}, 2)
 
 func replyErr(err error) reply {
 	if err != nil {
@@ -393,7 +408,8 @@ func (a *agent) exec(conn net.Conn, req request) {
 	}
 	cgroup := a.reaper.pl.acquire()
 	defer a.reaper.pl.release(cgroup)
-	pid, done, tag, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
+	pid, done, tns, err := a.reaper.start(p, [3]*os.File{stdin, outW, errW}, true, cgroup)
+	defer tns.Close()
 	stdin.Close()
 	outW.Close()
 	errW.Close()
@@ -454,8 +470,8 @@ func (a *agent) exec(conn net.Conn, req request) {
 		switch {
 		case a.reaper.pl != nil:
 			a.reaper.pl.kill(cgroup)
-		case tag != "":
-			killTimeNS(tag)
+		case tns != nil:
+			killTimeNS(tns.name)
 		default:
 			killTree(pid)
 		}

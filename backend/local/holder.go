@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -98,7 +99,7 @@ func recvMsg(fd int) (holderMsg, []*os.File, error) {
 	buf := make([]byte, maxHolderMsg)
 	oob := make([]byte, unix.CmsgSpace(8*4))
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -124,15 +125,27 @@ func recvMsg(fd int) (holderMsg, []*os.File, error) {
 			}
 		}
 		var m holderMsg
-		if err := json.Unmarshal(buf[:n], &m); err != nil {
+		if err := json.Unmarshal(buf[:n], &m); err != nil || flags&unix.MSG_TRUNC != 0 {
 			closeAll(files)
-			return holderMsg{}, nil, fmt.Errorf("bad message from the holder: %w", err)
+			return holderMsg{}, nil, fmt.Errorf("%w: %v", errBadMsg, err)
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			// Files that did not all arrive: the message fails, the
+			// connection goes on.
+			closeAll(files)
+			files = nil
+			if m.Err == "" {
+				m.Err = "the files sent with the message did not all arrive"
+			}
 		}
 		return m, files, nil
 	}
 }
 
 var errHolderGone = errors.New("the session's holder process is gone")
+
+// errBadMsg is a message that could not be read; the ones after it can.
+var errBadMsg = errors.New("a message that could not be read")
 
 func closeAll(files []*os.File) {
 	for _, f := range files {
@@ -146,7 +159,8 @@ type holder struct {
 	cmd *exec.Cmd
 	fd  int // the runner's end of the socket pair
 
-	wmu     sync.Mutex
+	wmu     sync.Mutex // orders writes; with it, closed
+	closed  bool       // the fd is closed
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[uint64]chan holderReply
@@ -202,10 +216,15 @@ func launchHolder(ctx context.Context, t *thread, session string, m idMap) (*hol
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNET,
 			Pdeathsig:  syscall.SIGKILL,
-			Setpgid:    true,
+			Setsid:     true, // no terminal: see initCommand
 		},
 	}
-	if err := t.do(h.cmd.Start); err != nil {
+	err = t.do(h.cmd.Start)
+	// The holder's ends are its own now: with them closed here, its exit
+	// is an end of file on ours, not a wait forever.
+	theirs.Close()
+	mapR.Close()
+	if err != nil {
 		unix.Close(h.fd)
 		return nil, fmt.Errorf("starting the session's holder in a user namespace: %w", err)
 	}
@@ -213,16 +232,17 @@ func launchHolder(ctx context.Context, t *thread, session string, m idMap) (*hol
 		_ = h.cmd.Process.Kill()
 		_ = h.cmd.Wait()
 		unix.Close(h.fd)
-		if tail := h.stderr.String(); tail != "" {
-			err = fmt.Errorf("%w (holder: %s)", err, tail)
+		tail := strings.TrimSpace(h.stderr.String())
+		if tail == "" && h.cmd.ProcessState != nil {
+			tail = "it ended: " + h.cmd.ProcessState.String()
 		}
-		return nil, err
+		return nil, fmt.Errorf("%w (holder: %s)", err, tail)
 	}
 	if err := m.write(h.cmd.Process.Pid); err != nil {
 		return fail(err)
 	}
 	if _, err := mapW.Write([]byte{1}); err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("the session's holder went before its user namespace was mapped: %w", err))
 	}
 	ready := make(chan error, 1)
 	go func() {
@@ -253,6 +273,9 @@ func launchHolder(ctx context.Context, t *thread, session string, m idMap) (*hol
 func (h *holder) read() {
 	for {
 		m, files, err := recvMsg(h.fd)
+		if errors.Is(err, errBadMsg) {
+			continue // its caller times out with its context
+		}
 		if err != nil {
 			h.mu.Lock()
 			h.goneErr = err
@@ -298,10 +321,13 @@ func (h *holder) call(ctx context.Context, m holderMsg, files ...*os.File) (hold
 	h.pending[m.ID] = ch
 	h.mu.Unlock()
 	h.wmu.Lock()
-	err := sendMsg(h.fd, m, files...)
+	err := errHolderGone
+	if !h.closed {
+		err = sendMsg(h.fd, m, files...)
+	}
 	h.wmu.Unlock()
 	if err != nil {
-		h.forget(m.ID)
+		h.forget(m.ID, ch)
 		return holderMsg{}, nil, err
 	}
 	select {
@@ -312,18 +338,25 @@ func (h *holder) call(ctx context.Context, m holderMsg, files ...*os.File) (hold
 		}
 		return r.m, r.files, nil
 	case <-h.gone:
-		h.forget(m.ID)
+		h.forget(m.ID, ch)
 		return holderMsg{}, nil, errHolderGone
 	case <-ctx.Done():
-		h.forget(m.ID)
+		h.forget(m.ID, ch)
 		return holderMsg{}, nil, ctx.Err()
 	}
 }
 
-func (h *holder) forget(id uint64) {
+// forget gives up on request id, closing what its reply brought if it
+// came meanwhile: after forget, read sends nothing more to ch.
+func (h *holder) forget(id uint64, ch chan holderReply) {
 	h.mu.Lock()
 	delete(h.pending, id)
 	h.mu.Unlock()
+	select {
+	case r := <-ch:
+		closeAll(r.files)
+	default:
+	}
 }
 
 func (h *holder) start(spec initSpec) (int, <-chan int, error) {
@@ -337,6 +370,8 @@ func (h *holder) start(spec initSpec) (int, <-chan int, error) {
 	if code, ok := h.early[m.Pid]; ok {
 		ch <- code
 		delete(h.early, m.Pid)
+	} else if h.goneErr != nil {
+		ch <- 128 + int(syscall.SIGKILL) // died with the holder, before it was registered
 	} else {
 		h.exits[m.Pid] = ch
 	}
@@ -382,8 +417,11 @@ func (h *holder) Close() error {
 		_ = h.cmd.Process.Kill()
 		<-done
 	}
-	<-h.gone
+	<-h.gone // read has returned: the fd is no longer read
+	h.wmu.Lock()
+	h.closed = true
 	unix.Close(h.fd)
+	h.wmu.Unlock()
 	return h.t.Close()
 }
 
@@ -482,6 +520,9 @@ func holderMain() int {
 	}
 	for {
 		m, files, err := recvMsg(fd)
+		if errors.Is(err, errBadMsg) {
+			continue
+		}
 		if err != nil {
 			// The runner is gone: so are the sandboxes, by their
 			// parent-death signal, when this process exits.
@@ -508,6 +549,10 @@ func (s *holderServer) handle(m holderMsg, files []*os.File) {
 	defer closeAll(files)
 	reply := holderMsg{ID: m.ID}
 	fail := func(err error) { reply.Err = err.Error(); s.send(reply) }
+	if m.Err != "" {
+		fail(errors.New(m.Err))
+		return
+	}
 	switch m.Op {
 	case "start":
 		if len(files) != 5 {

@@ -70,7 +70,8 @@ func (m idMap) write(pid int) error {
 			out, err := exec.Command(c.prog, p, "0", strconv.Itoa(c.id), "1",
 				"1", strconv.Itoa(c.sub.start), strconv.Itoa(c.sub.count)).CombinedOutput()
 			if err != nil {
-				return fmt.Errorf("%s: %w: %s", c.prog, err, strings.TrimSpace(string(out)))
+				return fmt.Errorf("%s: %w: %s (it must be setuid root, as Debian's uidmap installs it; or remove uid %d's range from /etc/subuid and /etc/subgid to run with root alone in sandboxes)",
+					c.prog, err, strings.TrimSpace(string(out)), m.uid)
 			}
 		}
 		return nil

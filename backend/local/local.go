@@ -51,7 +51,9 @@ func StateDir() string {
 	if os.Geteuid() == 0 {
 		return DefaultStateDir
 	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+	// Only the user's own: after su, the variable may still name the
+	// previous user's.
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) && ownedByMe(d) {
 		return filepath.Join(d, "cleanroom", "local")
 	}
 	return filepath.Join(os.TempDir(), "cleanroom-"+strconv.Itoa(os.Geteuid()), "local")
@@ -137,12 +139,15 @@ func Available() error {
 	if os.Geteuid() == 0 {
 		return nil
 	}
-	for _, s := range []struct{ file, why string }{
-		{"/proc/sys/user/max_user_namespaces", "user.max_user_namespaces is 0"},
-		{"/proc/sys/kernel/unprivileged_userns_clone", "kernel.unprivileged_userns_clone is 0"},
+	for _, s := range []struct{ file, refused, key string }{
+		{"/proc/sys/user/max_user_namespaces", "0", "user.max_user_namespaces"},
+		{"/proc/sys/kernel/unprivileged_userns_clone", "0", "kernel.unprivileged_userns_clone"},
+		// Ubuntu 23.10 on: AppArmor gives unprivileged user namespaces no
+		// capabilities unless a profile allows the program.
+		{"/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1", "kernel.apparmor_restrict_unprivileged_userns"},
 	} {
-		if b, err := os.ReadFile(s.file); err == nil && strings.TrimSpace(string(b)) == "0" {
-			return &errs.BackendError{Backend: Name, Op: "connect", Err: fmt.Errorf("sandboxes need root, or user namespaces, which this machine does not give users (%s); run as root or use --backend docker", s.why)}
+		if b, err := os.ReadFile(s.file); err == nil && strings.TrimSpace(string(b)) == s.refused {
+			return &errs.BackendError{Backend: Name, Op: "connect", Err: fmt.Errorf("sandboxes need root, or user namespaces, which this machine does not give users (%s is %s); run as root or use --backend docker", s.key, s.refused)}
 		}
 	}
 	return nil
@@ -176,6 +181,15 @@ func restrictions(rootless bool, ids idMap) backend.Restrictions {
 		}
 	}
 	return r
+}
+
+func ownedByMe(dir string) bool {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && st.IsDir() && int(sys.Uid) == os.Geteuid() && st.Mode().Perm()&0o077 == 0
 }
 
 // ownDir makes dir (and its parents) for this user alone. A user other

@@ -162,9 +162,11 @@ func initCommand(spec initSpec) *exec.Cmd {
 			// The sandbox dies with whoever started it, even on SIGKILL
 			// (see thread); with it dies everything in its PID namespace.
 			Pdeathsig: syscall.SIGKILL,
-			// A process group of its own: a terminal's Ctrl-C is the
-			// runner's to handle, not every service's.
-			Setpgid: true,
+			// A session of its own, without a controlling terminal: a
+			// terminal's Ctrl-C is the runner's to handle, not every
+			// service's, and no process of the sandbox can reach the
+			// runner's terminal (TIOCSTI would type into its shell).
+			Setsid: true,
 		},
 	}
 }

@@ -32,8 +32,8 @@ func TestRootless(t *testing.T) {
 		t.Skip("runs sandboxes")
 	}
 	r := rootlesstest.New(t)
-	r.RunTests("^(TestConformance|TestRunnerKilled|TestExecTimeoutKillsDetachedProcesses|TestRootlessSandbox)$",
-		"TestConformance", "TestRunnerKilled", "TestExecTimeoutKillsDetachedProcesses", "TestRootlessSandbox")
+	r.RunTests("^(TestConformance|TestRunnerKilled|TestExecTimeoutKillsDetachedProcesses|TestRootlessSandbox|TestRootlessHolderDies)$",
+		"TestConformance", "TestRunnerKilled", "TestExecTimeoutKillsDetachedProcesses", "TestRootlessSandbox", "TestRootlessHolderDies")
 }
 
 // TestRootlessSandbox checks, from inside and outside a sandbox of a
@@ -103,6 +103,32 @@ func TestRootlessSandbox(t *testing.T) {
 		}
 		if uid := procUID(t, pid); uid == 0 {
 			t.Errorf("sandbox process %s runs as the machine's root", pid)
+		}
+	}
+
+	// No way out of the exec's time namespace (timens.go): no user
+	// namespace, in which a process would have the capabilities to leave
+	// it.
+	if out, code := sh("unshare -U true"); code == 0 {
+		t.Errorf("unshare -U inside: exit 0 (%s), want user namespaces refused", out)
+	}
+	// /sys read-only with what is mounted below it, the cgroup
+	// filesystems covered; the backend's state (every session's control
+	// sockets) hidden although it lies under the working directory here.
+	if out, _ := sh(`awk '$5 ~ "^/sys" && $6 !~ "^ro" {print $5}' /proc/self/mountinfo; ls -A /sys/fs/cgroup`); out != "" {
+		t.Errorf("/sys inside: writable mounts or cgroup files %q, want none", out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) == 0 {
+		t.Fatalf("the state directory %s is empty on the host", dir)
+	}
+	if out, _ := sh("ls -A " + dir); out != "" {
+		t.Errorf("the state directory %s inside lists %q, want it hidden", dir, out)
+	}
+	// The init leads a session of its own: no terminal of the runner's to
+	// type into.
+	for _, res := range containers {
+		if pid, ok := strings.CutPrefix(res, "pid:"); ok && !sessionLeader(t, pid) {
+			t.Errorf("sandbox process %s is not a session leader", pid)
 		}
 	}
 
@@ -199,6 +225,19 @@ poll:
 	}
 }
 
+// sessionLeader says whether a process leads its own session, from field
+// 6 of its stat file.
+func sessionLeader(t *testing.T, pid string) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		t.Fatalf("reading the stat of %s: %v", pid, err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 3 && f[3] == pid
+}
+
 // procUID is the real uid of a process, from its status file.
 func procUID(t *testing.T, pid string) int {
 	t.Helper()
@@ -213,4 +252,117 @@ func procUID(t *testing.T, pid string) int {
 		}
 	}
 	return -1
+}
+
+// TestRootlessUnderEngine runs TestRootlessEtcMounts as the rootless user
+// on a machine as a container engine makes it: /etc/hostname and
+// /etc/resolv.conf mounts of their own (in a mount namespace of the
+// test's, so the machine's mounts do not change).
+func TestRootlessUnderEngine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxes")
+	}
+	r := rootlesstest.New(t)
+	var binds [][2]string
+	for _, f := range []string{"/etc/hostname", "/etc/resolv.conf"} {
+		src := filepath.Join(t.TempDir(), filepath.Base(f))
+		if err := os.WriteFile(src, []byte("from the engine\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Dir(src), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		binds = append(binds, [2]string{src, f})
+	}
+	r.RunTestsWithMounts(binds, "^TestRootlessEtcMounts$", "TestRootlessEtcMounts")
+}
+
+// TestRootlessEtcMounts: with mounts below /etc, which the composed root
+// then puts together file by file, a sandbox's /etc is still its own to
+// write: its host name, files copied in, files replaced and made. Only the
+// run of TestRootlessUnderEngine runs it.
+func TestRootlessEtcMounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxes")
+	}
+	if os.Geteuid() == 0 {
+		t.Skip("TestRootlessUnderEngine runs this as a user that is not root")
+	}
+	if b, _ := os.ReadFile("/etc/hostname"); string(b) != "from the engine\n" {
+		t.Skip("no mount at /etc/hostname here: TestRootlessUnderEngine makes one")
+	}
+	ctx := t.Context()
+	b := newBackend(t, stateDir(t), local.WithPath(toolbox(t)))
+	id := uuid.Must(uuid.NewV7()).String()
+	sess, err := b.NewSession(ctx, backend.SessionSpec{ID: id, Labels: map[string]string{
+		backend.LabelSession: id, backend.LabelOwner: owner.Self().String(),
+		backend.LabelCreated: time.Now().UTC().Format(time.RFC3339)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	c, err := sess.Start(ctx, backend.ContainerSpec{Name: "box", Cmd: []string{"sleep", "86400"},
+		Files: []backend.File{{Path: "/etc/app.conf", Content: []byte("conf\n"), Mode: 0o640}}})
+	if err != nil {
+		t.Fatalf("Start with mounts below /etc: %v", err)
+	}
+	for _, step := range []struct{ script, want string }{ // in order: later ones see what earlier ones wrote
+		{"cat /etc/hostname", "box"},
+		{"cat /etc/resolv.conf", "from the engine"},
+		{"cat /etc/app.conf; stat -c %a /etc/app.conf", "conf\n640"},
+		{"echo more >> /etc/resolv.conf && tail -1 /etc/resolv.conf", "more"},
+		{"echo new > /etc/made-inside && cat /etc/made-inside", "new"},
+		{"grep -c '^root:' /etc/passwd", "1"},
+	} {
+		res, err := c.Exec(ctx, backend.ExecSpec{Cmd: []string{"sh", "-c", step.script}})
+		if err != nil {
+			t.Fatalf("%s: %v", step.script, err)
+		}
+		if got := strings.TrimSpace(string(res.Stdout)); got != step.want || res.ExitCode != 0 {
+			t.Errorf("%s: %q (exit %d, stderr %q), want %q", step.script, got, res.ExitCode, res.Stderr, step.want)
+		}
+	}
+	if b, _ := os.ReadFile("/etc/resolv.conf"); string(b) != "from the engine\n" {
+		t.Errorf("the sandbox's write reached the host's /etc/resolv.conf: %q", b)
+	}
+}
+
+// TestRootlessHolderDies: a holder that dies before it is ready (here a
+// newuidmap kills it, and says it succeeded) is an error of NewSession, at
+// once, not a wait.
+// The rootless run of TestRootless runs it.
+func TestRootlessHolderDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxes")
+	}
+	if os.Geteuid() == 0 {
+		t.Skip("the rootless run of TestRootless runs this")
+	}
+	fake := t.TempDir()
+	for _, prog := range []string{"newuidmap", "newgidmap"} {
+		if err := os.WriteFile(filepath.Join(fake, prog), []byte("#!/bin/sh\nkill -9 \"$1\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", fake+":"+os.Getenv("PATH"))
+	b := newBackend(t, stateDir(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	id := uuid.Must(uuid.NewV7()).String()
+	t0 := time.Now()
+	sess, err := b.NewSession(ctx, backend.SessionSpec{ID: id, Labels: map[string]string{backend.LabelSession: id}})
+	if err == nil {
+		_ = sess.Close(context.Background())
+		t.Skip("this user has no subordinate ids: newuidmap is not used")
+	}
+	t.Logf("NewSession: %v", err)
+	if ctx.Err() != nil || time.Since(t0) > 10*time.Second {
+		t.Errorf("NewSession with a holder that died: %v after %v, want an error at once", err, time.Since(t0))
+	}
+	if !strings.Contains(err.Error(), "holder") || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("NewSession with a holder that died: %v, want it to say the holder was killed", err)
+	}
+	if containers, networks := b.Resources(id); len(containers)+len(networks) > 0 {
+		t.Errorf("after the failed NewSession: containers %v, networks %v left", containers, networks)
+	}
 }

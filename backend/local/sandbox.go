@@ -65,12 +65,17 @@ func init() {
 type sandboxConfig struct {
 	// StateDir is the container's directory on the host; its tmpfs (the
 	// overlay's upper layer) is mounted there, privately.
-	StateDir string            `json:"state_dir"`
-	Hostname string            `json:"hostname"`
-	ReadOnly bool              `json:"read_only"`
-	Hide     []string          `json:"hide"`  // host paths covered by an empty tmpfs
-	Tmpfs    map[string]string `json:"tmpfs"` // path → mount options
-	Binds    map[string]string `json:"binds"` // container path → host path, writable
+	StateDir string   `json:"state_dir"`
+	Hostname string   `json:"hostname"`
+	ReadOnly bool     `json:"read_only"`
+	Hide     []string `json:"hide"` // host paths covered by an empty tmpfs
+	// Private are host paths covered by an empty tmpfs after the binds,
+	// which may have brought them in: the backend's state directory, with
+	// every session's control sockets, under a working directory bound
+	// into the sandbox.
+	Private []string          `json:"private"`
+	Tmpfs   map[string]string `json:"tmpfs"` // path → mount options
+	Binds   map[string]string `json:"binds"` // container path → host path, writable
 	// Writable paths stay writable under a read-only root, keeping what
 	// they hold (an engine volume starts with the image's content too).
 	Writable []string          `json:"writable"`
@@ -263,6 +268,18 @@ func buildRoot(cfg sandboxConfig) error {
 	if err := bindFlags(host("/sys"), "/sys", true, cfg.Rootless); err != nil {
 		return err
 	}
+	if cfg.Rootless {
+		if err := sysReadOnly(); err != nil {
+			return err
+		}
+		// A process of the sandbox must not make a user namespace: in one
+		// it would have the capabilities to leave the time namespace that
+		// finds an exec's processes (timens.go). An engine's seccomp
+		// profile refuses it too. The limit is this user namespace's own.
+		if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0"), 0); err != nil {
+			return fmt.Errorf("forbidding user namespaces in the sandbox: %w", err)
+		}
+	}
 	if err := makeDev(host("/dev")); err != nil {
 		return err
 	}
@@ -295,6 +312,11 @@ func buildRoot(cfg sandboxConfig) error {
 			if err := noDev(p, binds.ro); err != nil {
 				return err
 			}
+		}
+	}
+	for _, p := range cfg.Private {
+		if _, err := hide(p); err != nil {
+			return err
 		}
 	}
 	for _, f := range cfg.Files {
@@ -700,6 +722,9 @@ type composer struct {
 // the root) in place.
 func (c *composer) dir(p string) error {
 	entries, err := os.ReadDir(p)
+	if errors.Is(err, os.ErrPermission) {
+		return nil // not the user's to read: empty, as a hidden path
+	}
 	if err != nil {
 		return fmt.Errorf("reading %s for the container's root: %w", p, err)
 	}
@@ -720,7 +745,7 @@ func (c *composer) dir(p string) error {
 				return fmt.Errorf("copying link %s: %w", src, err)
 			}
 		case st.IsDir():
-			if err := os.Mkdir(dst, st.Mode().Perm()); err != nil {
+			if err := mkdirLike(dst, st); err != nil {
 				return err
 			}
 			switch {
@@ -735,15 +760,9 @@ func (c *composer) dir(p string) error {
 				}
 			}
 		case st.Mode().IsRegular():
-			// A file directly in a directory put together here (/.dockerenv):
-			// seen read-only, as the host has it.
-			if err := writeFileIfAbsent(dst); err != nil {
+			if err := c.file(src, dst, st); err != nil {
 				return err
 			}
-			if err := bindFlags(src, dst, true, false); err != nil {
-				return err
-			}
-			c.made = append(c.made, src)
 		}
 		// Sockets, FIFOs and devices directly in such a directory are
 		// not the container's.
@@ -761,6 +780,11 @@ func (c *composer) overlay(src, dst string) error {
 			return err
 		}
 	}
+	// The overlay's top directory shows the upper one's owner and mode:
+	// the host's mode at least (its owner may not be mapped here).
+	if st, err := os.Stat(src); err == nil {
+		_ = os.Chmod(up, st.Mode()&(os.ModePerm|os.ModeSetgid|os.ModeSticky|os.ModeSetuid))
+	}
 	// userxattr: overlayfs keeps its marks in user.* attributes, which a
 	// user namespace may write.
 	opts := "userxattr,lowerdir=" + src + ",upperdir=" + up + ",workdir=" + wk
@@ -771,6 +795,40 @@ func (c *composer) overlay(src, dst string) error {
 	}
 	c.made = append(c.made, src)
 	return nil
+}
+
+// maxCopied is the largest file composeRoot copies rather than binds.
+const maxCopied = 1 << 20
+
+// file puts a file of a directory put together entry by entry in place:
+// a copy, the sandbox's own to replace or change, as on the overlay of a
+// whole directory (/etc/hosts, /etc/resolv.conf and /etc/hostname are
+// mounts of their own in a container, which makes /etc such a directory
+// there); a file too large to copy, or not the user's to read, is bound
+// read-only.
+func (c *composer) file(src, dst string, st os.FileInfo) error {
+	if st.Size() <= maxCopied {
+		if b, err := os.ReadFile(src); err == nil {
+			return writeFile(dst, b, uint32(st.Mode().Perm()))
+		}
+	}
+	if err := writeFileIfAbsent(dst); err != nil {
+		return err
+	}
+	if err := bindFlags(src, dst, true, false); err != nil {
+		return err
+	}
+	c.made = append(c.made, src)
+	return nil
+}
+
+// mkdirLike makes directory dst with the mode of the host's st, set-group-ID
+// and sticky bits included (the umask and mkdir drop them).
+func mkdirLike(dst string, st os.FileInfo) error {
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dst, st.Mode()&(os.ModePerm|os.ModeSetgid|os.ModeSticky|os.ModeSetuid))
 }
 
 func (c *composer) hasMountsBelow(dir string) bool {
@@ -861,4 +919,23 @@ func threadCount() (int64, error) {
 		}
 	}
 	return 0, errors.New("no thread count in /proc/self/status")
+}
+
+// sysReadOnly makes a rootless sandbox's /sys read-only with everything
+// mounted below it (the bind brought them along: a user namespace binds
+// /sys only whole), and covers the cgroup filesystems with an empty
+// read-only tmpfs, as root's sandbox has none: a cgroup delegated to the
+// runner's user (systemd's user@UID.service) would be the sandbox's to
+// write otherwise.
+func sysReadOnly() error {
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(-1, "/sys", unix.AT_RECURSIVE, attr); err != nil {
+		return fmt.Errorf("making /sys read-only: %w", err)
+	}
+	if st, err := os.Stat("/sys/fs/cgroup"); err == nil && st.IsDir() {
+		if err := unix.Mount("tmpfs", "/sys/fs/cgroup", "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555"); err != nil {
+			return fmt.Errorf("covering /sys/fs/cgroup: %w", err)
+		}
+	}
+	return nil
 }

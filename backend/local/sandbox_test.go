@@ -58,6 +58,18 @@ func TestSandboxIsolation(t *testing.T) {
 			t.Errorf("%s namespace: sandbox %q, host %q; want one of its own", ns, got, host)
 		}
 	}
+	// The init leads a session of its own, without the runner's terminal
+	// (whose input TIOCSTI could fill).
+	containers, _ := b.Resources(id)
+	leaders := 0
+	for _, res := range containers {
+		if pid, ok := strings.CutPrefix(res, "pid:"); ok && sessionLeader(t, pid) {
+			leaders++
+		}
+	}
+	if leaders == 0 {
+		t.Errorf("no process of %v leads a session; want the sandbox's init to", containers)
+	}
 	if got := sh("hostname"); got != "box" {
 		t.Errorf("hostname: got %q, want box", got)
 	}

@@ -211,6 +211,7 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		Binds:      spec.Binds,
 		Writable:   spec.Policy.Volumes,
 		ROBinds:    robinds,
+		Private:    []string{s.b.stateDir},
 		Files:      files,
 		Main:       process{Argv: argv, Env: mergeEnv(nil, env), Dir: spec.WorkDir, User: firstNonEmpty(spec.User, spec.Policy.User)},
 		KeepCaps:   keep,

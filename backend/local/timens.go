@@ -20,18 +20,39 @@ import (
 // The spawner thread unshares a new one before each exec's fork: the
 // kernel puts the thread's next children there, and not the thread itself.
 
+// timeNS is an exec's time namespace: its name ("time:[inode]"), and an
+// open file of it, which keeps it, and so its name, from going to another
+// namespace while the exec may still be killed by it.
+type timeNS struct {
+	name string
+	f    *os.File
+}
+
+// Close lets the namespace go once its processes have.
+func (t *timeNS) Close() {
+	if t != nil {
+		t.f.Close()
+	}
+}
+
 // newExecTimeNS makes a new time namespace for the calling thread's next
-// children and returns its name ("time:[inode]"), or "" where the kernel
-// has none (before 5.6); treekill.go serves then.
-func newExecTimeNS() string {
+// children, or returns nil where the kernel has none (before 5.6);
+// treekill.go serves then.
+func newExecTimeNS() *timeNS {
 	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-		return ""
+		return nil
 	}
-	tag, err := os.Readlink("/proc/thread-self/ns/time_for_children")
+	const p = "/proc/thread-self/ns/time_for_children"
+	f, err := os.Open(p)
 	if err != nil {
-		return ""
+		return nil
 	}
-	return tag
+	name, err := os.Readlink(p)
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	return &timeNS{name: name, f: f}
 }
 
 // killTimeNS kills every process in time namespace tag until none is left.

@@ -6,6 +6,7 @@ package rootlesstest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -118,13 +119,48 @@ func (r *Runner) Command(ctx context.Context, env []string, args ...string) *exe
 	return cmd
 }
 
+// WithMounts is Command in a mount namespace of its own, where each host
+// file or directory of binds (source → target) is bound first, as root:
+// the machine as a container engine gives it to a program (/etc/hosts,
+// /etc/hostname and /etc/resolv.conf are mounts of their own there). The
+// machine's own mounts do not change.
+func (r *Runner) WithMounts(ctx context.Context, binds [][2]string, env []string, args ...string) *exec.Cmd {
+	script := "set -e\n"
+	for i := range binds {
+		script += fmt.Sprintf("mount --bind \"$%d\" \"$%d\"\n", 2*i+1, 2*i+2)
+	}
+	script += fmt.Sprintf("shift %d\nexec setpriv --reuid=%d --regid=%d --clear-groups -- \"$@\"\n", 2*len(binds), r.uid, r.gid)
+	argv := []string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"}
+	for _, b := range binds {
+		argv = append(argv, b[0], b[1])
+	}
+	cmd := r.Command(ctx, env, args...)
+	cmd.Args = append(append([]string{"unshare"}, argv...), append([]string{r.bin}, args...)...)
+	cmd.Path, _ = exec.LookPath("unshare")
+	cmd.SysProcAttr.Credential = nil // root, until setpriv
+	return cmd
+}
+
 // RunTests runs the tests that match pattern as User and fails t unless
 // each of want passed (ran, and not skipped).
 func (r *Runner) RunTests(pattern string, want ...string) {
 	r.t.Helper()
+	r.check(r.Command, pattern, want)
+}
+
+// RunTestsWithMounts is RunTests in the mount namespace of WithMounts.
+func (r *Runner) RunTestsWithMounts(binds [][2]string, pattern string, want ...string) {
+	r.t.Helper()
+	r.check(func(ctx context.Context, env []string, args ...string) *exec.Cmd {
+		return r.WithMounts(ctx, binds, env, args...)
+	}, pattern, want)
+}
+
+func (r *Runner) check(command func(context.Context, []string, ...string) *exec.Cmd, pattern string, want []string) {
+	r.t.Helper()
 	ctx, cancel := context.WithTimeout(r.t.Context(), 8*time.Minute)
 	defer cancel()
-	out, err := r.Command(ctx, nil, "-test.run", pattern, "-test.v", "-test.count=1").CombinedOutput()
+	out, err := command(ctx, nil, "-test.run", pattern, "-test.v", "-test.count=1").CombinedOutput()
 	text := string(out)
 	if err != nil {
 		r.t.Errorf("the tests as %s failed: %v\n%s", User, err, tail(text, 200))
