@@ -218,17 +218,7 @@ func parsePids(b []byte) []int {
 // killAll kills every process in dir's cgroup until it is empty: the sweep's
 // way to end a sandbox whose init was not the backend's child.
 func killAll(dir string) {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		pids := readProcs(dir)
-		if len(pids) == 0 {
-			return
-		}
-		for _, p := range pids {
-			_ = unix.Kill(p, unix.SIGKILL)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	killUntilGone(func() []int { return readProcs(dir) }, 10*time.Millisecond)
 }
 
 // childEvents counts, over the cgroup's children ("main", "exec-N"), the

@@ -1,18 +1,14 @@
 package local_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/backend/local"
 	"github.com/cleanroomhq/cleanroom/errs"
-	"github.com/cleanroomhq/cleanroom/internal/owner"
 )
 
 // An exec past its limit takes everything it started with it, even a
@@ -25,14 +21,7 @@ func TestExecTimeoutKillsDetachedProcesses(t *testing.T) {
 	}
 	ctx := t.Context()
 	b := newBackend(t, stateDir(t), local.WithPath(toolbox(t)))
-	id := uuid.Must(uuid.NewV7()).String()
-	sess, err := b.NewSession(ctx, backend.SessionSpec{ID: id, Labels: map[string]string{
-		backend.LabelSession: id, backend.LabelOwner: owner.Self().String(),
-		backend.LabelCreated: time.Now().UTC().Format(time.RFC3339)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	sess, _ := newSession(t, b)
 	c, err := sess.Start(ctx, backend.ContainerSpec{Name: "box", Cmd: []string{"sleep", "86400"}})
 	if err != nil {
 		t.Fatal(err)

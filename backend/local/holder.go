@@ -380,20 +380,26 @@ func (h *holder) start(spec initSpec) (int, <-chan int, error) {
 }
 
 func (h *holder) dial(ctx context.Context, network, address string) (net.Conn, error) {
-	_, files, err := h.call(ctx, holderMsg{Op: "dial", Network: network, Address: address})
+	f, err := h.socket(ctx, "dial", network, address)
 	if err != nil {
 		return nil, err
 	}
-	if len(files) != 1 {
-		closeAll(files)
-		return nil, errors.New("the holder sent no socket")
-	}
-	defer files[0].Close()
-	return net.FileConn(files[0])
+	defer f.Close()
+	return net.FileConn(f)
 }
 
 func (h *holder) listen(ctx context.Context, network, address string) (net.Listener, error) {
-	_, files, err := h.call(ctx, holderMsg{Op: "listen", Network: network, Address: address})
+	f, err := h.socket(ctx, "listen", network, address)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return net.FileListener(f)
+}
+
+// socket asks the holder for a socket it dialed or listens on.
+func (h *holder) socket(ctx context.Context, op, network, address string) (*os.File, error) {
+	_, files, err := h.call(ctx, holderMsg{Op: op, Network: network, Address: address})
 	if err != nil {
 		return nil, err
 	}
@@ -401,8 +407,7 @@ func (h *holder) listen(ctx context.Context, network, address string) (net.Liste
 		closeAll(files)
 		return nil, errors.New("the holder sent no socket")
 	}
-	defer files[0].Close()
-	return net.FileListener(files[0])
+	return files[0], nil
 }
 
 // Close ends the holder (its sandboxes, started with its death as their

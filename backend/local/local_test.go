@@ -6,10 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/backend/backendtest"
 	"github.com/cleanroomhq/cleanroom/backend/local"
+	"github.com/cleanroomhq/cleanroom/internal/owner"
+	"github.com/google/uuid"
 )
 
 // toolbox makes a directory of busybox applets, the commands the
@@ -46,6 +49,21 @@ func newBackend(t *testing.T, dir string, opts ...local.Option) *local.Backend {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// newSession opens a session of b with the labels a sweep reads; it is
+// closed when t ends.
+func newSession(t *testing.T, b *local.Backend) (backend.Session, string) {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7()).String()
+	sess, err := b.NewSession(t.Context(), backend.SessionSpec{ID: id, Labels: map[string]string{
+		backend.LabelSession: id, backend.LabelOwner: owner.Self().String(),
+		backend.LabelCreated: time.Now().UTC().Format(time.RFC3339)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	return sess, id
 }
 
 // stateDir is short: control sockets live there, and a socket's path has

@@ -160,15 +160,5 @@ func (pl *placement) procs(name string) []int {
 // kill kills every process in child name until none is left, whatever
 // tree it belongs to now.
 func (pl *placement) kill(name string) {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		pids := pl.procs(name)
-		if len(pids) == 0 {
-			break
-		}
-		for _, p := range pids {
-			_ = unix.Kill(p, unix.SIGKILL)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	killUntilGone(func() []int { return pl.procs(name) }, 2*time.Millisecond)
 }

@@ -46,6 +46,7 @@ func procStats(init int, pidsLimit int64) backend.Stats {
 
 // procStat is what /proc/PID/stat says of a process.
 type procStat struct {
+	state    byte // R, S, D, Z…
 	ppid     int
 	cpu      time.Duration // user and system time
 	childCPU time.Duration // of the children it has waited for
@@ -75,6 +76,7 @@ func readProcStat(pid int) (procStat, bool) {
 	}
 	n := func(k int) int64 { v, _ := strconv.ParseInt(f[k-3], 10, 64); return v }
 	return procStat{
+		state:    f[0][0],
 		ppid:     int(n(4)),
 		cpu:      time.Duration(n(14)+n(15)) * clockTick,
 		childCPU: time.Duration(n(16)+n(17)) * clockTick,

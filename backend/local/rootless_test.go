@@ -18,7 +18,6 @@ import (
 	"github.com/cleanroomhq/cleanroom/backend"
 	"github.com/cleanroomhq/cleanroom/backend/local"
 	"github.com/cleanroomhq/cleanroom/errs"
-	"github.com/cleanroomhq/cleanroom/internal/owner"
 	"github.com/cleanroomhq/cleanroom/internal/rootlesstest"
 	"github.com/cleanroomhq/cleanroom/policy"
 )
@@ -55,14 +54,7 @@ func TestRootlessSandbox(t *testing.T) {
 	if !b.Rootless() {
 		t.Fatal("the backend of a user that is not root says it is not rootless")
 	}
-	id := uuid.Must(uuid.NewV7()).String()
-	sess, err := b.NewSession(ctx, backend.SessionSpec{ID: id, Labels: map[string]string{
-		backend.LabelSession: id, backend.LabelOwner: owner.Self().String(),
-		backend.LabelCreated: time.Now().UTC().Format(time.RFC3339)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	sess, id := newSession(t, b)
 	shared := t.TempDir()
 	c, err := sess.Start(ctx, backend.ContainerSpec{Name: "box", Cmd: []string{"sleep", "86400"},
 		Binds: map[string]string{"/shared": shared}, Policy: policy.Policy{Pids: 24}})
@@ -293,14 +285,7 @@ func TestRootlessEtcMounts(t *testing.T) {
 	}
 	ctx := t.Context()
 	b := newBackend(t, stateDir(t), local.WithPath(toolbox(t)))
-	id := uuid.Must(uuid.NewV7()).String()
-	sess, err := b.NewSession(ctx, backend.SessionSpec{ID: id, Labels: map[string]string{
-		backend.LabelSession: id, backend.LabelOwner: owner.Self().String(),
-		backend.LabelCreated: time.Now().UTC().Format(time.RFC3339)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	sess, _ := newSession(t, b)
 	c, err := sess.Start(ctx, backend.ContainerSpec{Name: "box", Cmd: []string{"sleep", "86400"},
 		Files: []backend.File{{Path: "/etc/app.conf", Content: []byte("conf\n"), Mode: 0o640}}})
 	if err != nil {

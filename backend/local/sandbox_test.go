@@ -1,7 +1,6 @@
 package local_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,10 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/cleanroomhq/cleanroom/backend"
-	"github.com/cleanroomhq/cleanroom/internal/owner"
 	"github.com/cleanroomhq/cleanroom/policy"
 )
 
@@ -27,14 +23,7 @@ func TestSandboxIsolation(t *testing.T) {
 	ctx := t.Context()
 	dir := stateDir(t)
 	b := newBackend(t, dir)
-	id := uuid.Must(uuid.NewV7()).String()
-	sess, err := b.NewSession(ctx, backend.SessionSpec{ID: id, Labels: map[string]string{
-		backend.LabelSession: id, backend.LabelOwner: owner.Self().String(),
-		backend.LabelCreated: time.Now().UTC().Format(time.RFC3339)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	sess, id := newSession(t, b)
 	c, err := sess.Start(ctx, backend.ContainerSpec{Name: "box", Cmd: []string{"sleep", "86400"},
 		Policy: policy.Policy{CPUs: 0.5, Pids: 64}})
 	if err != nil {

@@ -57,17 +57,7 @@ func newExecTimeNS() *timeNS {
 
 // killTimeNS kills every process in time namespace tag until none is left.
 func killTimeNS(tag string) {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		pids := inTimeNS(tag)
-		if len(pids) == 0 {
-			return
-		}
-		for _, p := range pids {
-			_ = unix.Kill(p, unix.SIGKILL)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	killUntilGone(func() []int { return inTimeNS(tag) }, 2*time.Millisecond)
 }
 
 // inTimeNS lists the live processes of the sandbox in time namespace tag.

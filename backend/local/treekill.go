@@ -2,13 +2,28 @@ package local
 
 import (
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// killUntilGone kills the processes list names, again and again, until it
+// names none (or 5 seconds have passed): a process may fork while it is
+// being killed.
+func killUntilGone(list func() []int, pause time.Duration) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		pids := list()
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			_ = unix.Kill(p, unix.SIGKILL)
+		}
+		time.Sleep(pause)
+	}
+}
 
 // Where neither a cgroup (placement.kill) nor a time namespace
 // (timens.go) finds what a timed-out exec started, its process tree does:
@@ -19,24 +34,20 @@ import (
 // it, until none is left. The tree is collected before the kill: once a
 // parent dies, its children are the init's and no longer show whose they were.
 func killTree(pid int) {
-	deadline := time.Now().Add(5 * time.Second)
 	tree := map[int]bool{pid: true}
-	for time.Now().Before(deadline) {
+	killUntilGone(func() []int {
 		for p := range descendants(tree) {
 			tree[p] = true
 		}
 		_ = unix.Kill(-pid, unix.SIGKILL)
-		alive := 0
+		var alive []int
 		for p := range tree {
-			if unix.Kill(p, unix.SIGKILL) == nil && !isZombie(p) {
-				alive++
+			if !isZombie(p) {
+				alive = append(alive, p)
 			}
 		}
-		if alive == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return alive
+	}, 5*time.Millisecond)
 }
 
 // descendants returns the processes whose parent chain reaches a member of
@@ -49,8 +60,8 @@ func descendants(roots map[int]bool) map[int]bool {
 		if err != nil {
 			continue
 		}
-		if pp, ok := ppid(p); ok {
-			parent[p] = pp
+		if st, ok := readProcStat(p); ok {
+			parent[p] = st.ppid
 		}
 	}
 	out := map[int]bool{}
@@ -65,32 +76,8 @@ func descendants(roots map[int]bool) map[int]bool {
 	return out
 }
 
-// ppid reads a process's parent from /proc/PID/stat; the command name in
-// parentheses may contain spaces, so fields are counted after its end.
-func ppid(pid int) (int, bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
-	return pp, err == nil
-}
-
+// isZombie says whether pid has exited (and is not reaped yet, or gone).
 func isZombie(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
+	st, ok := readProcStat(pid)
+	return !ok || st.state == 'Z'
 }
