@@ -70,9 +70,10 @@ type holderMsg struct {
 	Code   int    `json:"code,omitempty"`
 }
 
-// maxHolderMsg bounds a message; a sandbox's config goes through a pipe,
+// maxHolderMsg bounds a message (what they carry is a few names and
+// numbers); a sandbox's config goes through a pipe,
 // not through here.
-const maxHolderMsg = 1 << 20
+const maxHolderMsg = 64 << 10
 
 func sendMsg(fd int, m holderMsg, files ...*os.File) error {
 	b, err := json.Marshal(m)

@@ -183,6 +183,8 @@ func restrictions(rootless bool, ids idMap) backend.Restrictions {
 	return r
 }
 
+// ownedByMe says whether dir is this user's alone, as XDG_RUNTIME_DIR
+// must be.
 func ownedByMe(dir string) bool {
 	st, err := os.Stat(dir)
 	if err != nil {

@@ -26,12 +26,14 @@ import (
 //
 // It starts in fresh mount, PID, UTS and IPC namespaces (and the session's
 // network namespace), already in a cgroup of its own beside the
-// container's (placement.go), and then:
+// container's (placement.go) — or, rootless, in a user namespace of its
+// own and no cgroup (holder.go) — and then:
 //  1. reads its sandboxConfig from fd 3, and opens the container's cgroup,
 //     in whose children every process it starts is born;
 //  2. builds the container's root: an overlay whose lower layer is the
-//     host's root directory and whose upper layer is a tmpfs, so writes never
-//     reach the host; empty tmpfs over /tmp, /run, /root, /home and the
+//     host's root directory (rootless: one per directory, composeRoot) and
+//     whose upper layer is a tmpfs, so writes never reach the host; empty
+//     tmpfs over /tmp, /run, /root, /home and the
 //     other places the host keeps its own state; /proc of the new PID
 //     namespace, with the machine-wide parts of /proc and /sys read-only
 //     or masked; no device node opening outside /dev; the declared tmpfs,
@@ -262,9 +264,8 @@ func buildRoot(cfg sandboxConfig) error {
 	}
 	// Not recursive: the cgroup filesystems below /sys stay out of reach,
 	// so no process can move itself out of its limits. A user namespace
-	// may only bind /sys with what is mounted below it; there the cgroup
-	// files stay their owner's, root of the machine, whom the sandbox
-	// cannot act as.
+	// may only bind /sys whole, with what is mounted below it:
+	// sysReadOnly then makes all of it read-only and covers the cgroups.
 	if err := bindFlags(host("/sys"), "/sys", true, cfg.Rootless); err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func TestRootlessAgrees(t *testing.T) {
 	if err != nil {
 		t.Fatalf("as %s: %v\n%s", rootlesstest.User, err, out)
 	}
-	if !strings.Contains(string(out), "backend: local (asked for)") {
+	if !strings.Contains(string(out), "backend: local (asked for; without root, in user namespaces)") {
 		t.Errorf("as %s: no backend line in\n%s", rootlesstest.User, out)
 	}
 	userRun := readReport(t, filepath.Join(userOut, "run.json"))

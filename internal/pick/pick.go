@@ -53,7 +53,10 @@ func Backend(ctx context.Context, name string) (backend.Backend, string, error) 
 		return b, "docker (asked for)", err
 	case Local:
 		b, err := local.New()
-		return b, "local (asked for)", err
+		if err != nil {
+			return nil, "", err
+		}
+		return b, localWhy(b, "asked for"), nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, probeLimit)
 	d, derr := docker.New(pctx)
@@ -68,7 +71,17 @@ func Backend(ctx context.Context, name string) (backend.Backend, string, error) 
 	if lerr != nil {
 		return nil, "", fmt.Errorf("no backend can run here: %w", errors.Join(derr, lerr))
 	}
-	return l, "local (" + noEngine(derr) + ")", nil
+	return l, localWhy(l, noEngine(derr)), nil
+}
+
+// localWhy says why the local backend is the one, and that it runs
+// without root when it does: its sandboxes differ then
+// (docs/backends.md, "Without root").
+func localWhy(l *local.Backend, why string) string {
+	if l.Rootless() {
+		why += "; without root, in user namespaces"
+	}
+	return "local (" + why + ")"
 }
 
 // noEngine says briefly why Docker is not the backend.
