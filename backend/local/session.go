@@ -283,7 +283,7 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		cfg.Rootless, cfg.Nproc = true, spec.Policy.Pids
 	}
 
-	init := initSpec{
+	boot := initSpec{
 		args: []string{"cleanroom-sandbox", spec.Name},
 		// One P: the init's Go runtime then runs few threads, and each
 		// counts against the sandbox's pids limit.
@@ -291,10 +291,10 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		files:  []*os.File{outW, errW, cfgR, lnFile, statusW}, // fds 1, 2, 3, 4, 5
 		ownNet: spec.Policy.Network == policy.None,
 	}
-	if !init.ownNet {
+	if !boot.ownNet {
 		c.ns = s.ns
 	}
-	pid, exited, err := s.ns.start(init)
+	pid, exited, err := s.ns.start(boot)
 	if err != nil {
 		return fmt.Errorf("starting the sandbox: %w", err)
 	}

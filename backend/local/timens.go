@@ -14,7 +14,9 @@ import (
 // time namespace with no offsets. Like a cgroup, and unlike a process
 // group, a session or the process tree, a process cannot leave it: joining
 // another needs CAP_SYS_ADMIN, which an engine's default capabilities do
-// not include. So a timed-out exec's processes are all found, and killed,
+// not include, and which a new user namespace would give, so a rootless
+// sandbox makes none (buildRoot). A `cap_add = ["SYS_ADMIN"]` opens the way
+// out, as it opens the way to the cgroup filesystem under root. So a timed-out exec's processes are all found, and killed,
 // even those that left its tree (a daemon that forked twice).
 //
 // The spawner thread unshares a new one before each exec's fork: the
