@@ -61,6 +61,7 @@ type holderMsg struct {
 	Args    []string `json:"args,omitempty"` // start
 	Env     []string `json:"env,omitempty"`
 	OwnNet  bool     `json:"own_net,omitempty"`
+	Nproc   int64    `json:"nproc,omitempty"`
 	Network string   `json:"network,omitempty"` // dial, listen
 	Address string   `json:"address,omitempty"`
 
@@ -362,7 +363,7 @@ func (h *holder) forget(id uint64, ch chan holderReply) {
 
 func (h *holder) start(spec initSpec) (int, <-chan int, error) {
 	// An exit that arrives before the pid is registered waits in early.
-	m, _, err := h.call(context.Background(), holderMsg{Op: "start", Args: spec.args, Env: spec.env, OwnNet: spec.ownNet}, spec.files...)
+	m, _, err := h.call(context.Background(), holderMsg{Op: "start", Args: spec.args, Env: spec.env, OwnNet: spec.ownNet, Nproc: spec.nproc}, spec.files...)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -520,7 +521,7 @@ func holderMain() int {
 	if err != nil {
 		return ready(err)
 	}
-	s := &holderServer{spawner: spawner, ids: ids}
+	s := &holderServer{spawner: spawner, ids: ids, owners: owners{max: ids.uid.size() - 1, used: map[int]bool{}}}
 	if ready(nil) != 0 {
 		return 1
 	}
@@ -542,6 +543,7 @@ func holderMain() int {
 type holderServer struct {
 	spawner *thread // sandboxes are forked here (their parent-death signal's anchor)
 	ids     idMaps
+	owners  owners
 	wmu     sync.Mutex
 }
 
@@ -573,7 +575,20 @@ func (s *holderServer) handle(m holderMsg, files []*os.File) {
 		}
 		sys.UidMappings, sys.GidMappings = s.ids.uid.identity(), s.ids.gid.identity()
 		sys.GidMappingsEnableSetgroups = s.ids.setgroups
-		if err := s.spawner.do(cmd.Start); err != nil {
+		start := cmd.Start
+		owner := 0
+		if m.Nproc > 0 && s.ids.uid.size() > 1 {
+			owner = s.owners.take()
+			if owner == 0 {
+				fail(errors.New("no user id left to own another sandbox's user namespace"))
+				return
+			}
+			// Root in the sandbox, though its namespace's owner is not.
+			sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: !s.ids.setgroups}
+			start = func() error { return asOwner(owner, m.Nproc+initAllowance, cmd.Start) }
+		}
+		if err := s.spawner.do(start); err != nil {
+			s.owners.give(owner)
 			fail(fmt.Errorf("starting the sandbox: %w", err))
 			return
 		}
@@ -581,7 +596,11 @@ func (s *holderServer) handle(m holderMsg, files []*os.File) {
 		exited := waitCode(cmd)
 		reply.Pid = pid
 		s.send(reply)
-		go func() { s.send(holderMsg{Exited: true, Pid: pid, Code: <-exited}) }()
+		go func() {
+			code := <-exited
+			s.owners.give(owner)
+			s.send(holderMsg{Exited: true, Pid: pid, Code: code})
+		}()
 	case "dial", "listen":
 		var sock interface{ File() (*os.File, error) }
 		var closer interface{ Close() error }

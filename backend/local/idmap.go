@@ -123,6 +123,15 @@ type idMaps struct {
 
 type idLines []syscall.SysProcIDMap
 
+// size is how many ids the lines map.
+func (l idLines) size() int {
+	n := 0
+	for _, m := range l {
+		n += m.Size
+	}
+	return n
+}
+
 // identity maps each id of these lines to itself, one namespace down.
 func (l idLines) identity() []syscall.SysProcIDMap {
 	out := make([]syscall.SysProcIDMap, len(l))

@@ -35,6 +35,10 @@ type initSpec struct {
 	env    []string
 	files  []*os.File
 	ownNet bool
+	// nproc is the sandbox's process limit, which a holder sets on the
+	// sandbox's user namespace for all its users together (ownerFor);
+	// root's sandboxes have cgroups.
+	nproc int64
 }
 
 // thread is an OS thread of the runner's, locked for a session's life,

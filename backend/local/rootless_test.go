@@ -208,6 +208,39 @@ poll:
 		t.Errorf("another sandbox of the session while the first is full: %+v, %v; want it to fork freely", res, err)
 	}
 
+	// The limit holds for all the sandbox's users together: five users
+	// starting 20 processes each do not get 24 each. (The init's threads
+	// come out of an allowance of 24 on top, nproc.go.)
+	if b.Restrictions().Users == "" {
+		users, err := sess.Start(ctx, backend.ContainerSpec{Name: "users", Cmd: []string{"sleep", "86400"}, Policy: policy.Policy{Pids: 24}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan result, 1)
+		go func() {
+			res, err := users.Exec(ctx, backend.ExecSpec{Timeout: 3 * time.Second, Cmd: []string{"sh", "-c",
+				`for u in 1001 1002 1003 1004 1005; do /usr/bin/setpriv --reuid=$u --regid=$u --clear-groups sh -c 'i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done; wait' & done; wait`}})
+			done <- result{res, err}
+		}()
+		var most int64
+		var r result
+	users:
+		for {
+			select {
+			case r = <-done:
+				break users
+			case <-time.After(20 * time.Millisecond):
+				if st, err := users.Stats(ctx); err == nil && st.Pids > most {
+					most = st.Pids
+				}
+			}
+		}
+		t.Logf("five users under a limit of 24 for all: at most %d processes", most)
+		if most > 48 || most < 20 {
+			t.Errorf("five users under a limit of 24 for all: at most %d processes ran, want 20 to 48 (not 24 each); exec: %v, stderr:\n%s", most, r.err, r.res.Stderr)
+		}
+	}
+
 	// Limits without a cgroup to enforce them are refused, not ignored.
 	for _, p := range []policy.Policy{{Memory: 64 << 20}, {CPUs: 0.5}} {
 		_, err := sess.Start(ctx, backend.ContainerSpec{Name: "limited", Cmd: []string{"sleep", "1"}, Policy: p})

@@ -96,8 +96,9 @@ type sandboxConfig struct {
 	CgroupV2   bool     `json:"cgroup_v2"`
 	// Rootless is a sandbox in a user namespace of its own, below the
 	// session holder's, and without cgroups: Nproc, if set, limits its
-	// processes (and threads) per user instead (RLIMIT_NPROC, which the
-	// kernel counts per user namespace).
+	// processes (and threads) instead, per user (RLIMIT_NPROC, which the
+	// kernel counts per user and user namespace; limitProcesses), and for
+	// all its users together (the namespace's own limit, nproc.go).
 	Rootless bool  `json:"rootless"`
 	Nproc    int64 `json:"nproc"`
 }

@@ -290,6 +290,7 @@ func (c *container) start(ctx context.Context, argv []string, files []sandboxFil
 		env:    []string{initEnv + "=1", sessionEnv + "=" + s.id, "GOMAXPROCS=1"},
 		files:  []*os.File{outW, errW, cfgR, lnFile, statusW}, // fds 1, 2, 3, 4, 5
 		ownNet: spec.Policy.Network == policy.None,
+		nproc:  cfg.Nproc,
 	}
 	if !boot.ownNet {
 		c.ns = s.ns
