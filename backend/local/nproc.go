@@ -16,10 +16,13 @@ import (
 // whatever user, against the user that owns the namespace, one level up,
 // and holds that count to the RLIMIT_NPROC its creator had when it made it
 // (the namespace's rlimit_max). So the holder gives each sandbox's user
-// namespace an owner of its own, a user of the holder's namespace that no
-// process runs as (with the subordinate ids, it has 65535 of them), and
-// makes it with the limit in force: the spawner thread alone becomes that
-// user for the clone, with its soft limit lowered.
+// namespace an owner of its own, a user of the holder's namespace as which
+// no process of that namespace runs (the sandboxes' processes are in
+// namespaces of their own; with the subordinate ids, there are 65535 such
+// users), and makes it with the limit in force: the spawner thread alone
+// becomes that user for the clone, with its soft limit lowered. Without
+// subordinate ids a sandbox has root alone, and the limit per user is the
+// limit for all.
 //
 // The init's own threads count in the sandbox's total too, and the limit
 // is fixed before the init exists to say how many it has: initAllowance is
