@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -237,7 +238,7 @@ func (s *session) Close(ctx context.Context) error {
 		if s.firewalled {
 			unisolate(s.netID)
 		}
-		if _, err := s.b.cli.NetworkRemove(ctx, s.netID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+		if err := s.removeNetwork(ctx, filter); err != nil {
 			errCh <- &errs.BackendError{Backend: Name, Op: "remove network", Target: s.netName, Err: err}
 		}
 		// Found by label, like the containers: that covers a build whose
@@ -277,4 +278,37 @@ func (s *session) HostAddress(ctx context.Context) (string, error) {
 		}
 	}
 	return "", &errs.BackendError{Backend: Name, Op: "inspect network", Target: s.netName, Err: errors.New("no IPv4 gateway")}
+}
+
+// removeNetwork removes the session's network. The engine may refuse for a
+// moment with "has active endpoints" after the last container went: it
+// drops a removed container's endpoint asynchronously (20.10 does, seen in
+// CI after concurrent starts), or a Start racing this Close attached one.
+// Then the session's containers are removed again, endpoints whose
+// container is gone are disconnected by force, and the removal retried,
+// for a few seconds.
+func (s *session) removeNetwork(ctx context.Context, filter client.Filters) error {
+	for attempt := 0; ; attempt++ {
+		_, err := s.b.cli.NetworkRemove(ctx, s.netID, client.NetworkRemoveOptions{})
+		if err == nil || isNotFound(err) {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "active endpoints") || attempt == 20 || ctx.Err() != nil {
+			return err
+		}
+		if list, lerr := s.b.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter}); lerr == nil {
+			for _, c := range list.Items {
+				_ = s.b.removeContainer(ctx, c.ID)
+			}
+		}
+		if n, ierr := s.b.cli.NetworkInspect(ctx, s.netID, client.NetworkInspectOptions{}); ierr == nil {
+			for id := range n.Network.Containers {
+				_, _ = s.b.cli.NetworkDisconnect(ctx, s.netID, client.NetworkDisconnectOptions{Container: id, Force: true})
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
