@@ -280,14 +280,26 @@ func (s *session) HostAddress(ctx context.Context) (string, error) {
 	return "", &errs.BackendError{Backend: Name, Op: "inspect network", Target: s.netName, Err: errors.New("no IPv4 gateway")}
 }
 
-// removeNetwork removes the session's network. The engine may refuse for a
-// moment with "has active endpoints" after the last container went: it
-// drops a removed container's endpoint asynchronously (20.10 does, seen in
-// CI after concurrent starts), or a Start racing this Close attached one.
-// Then the session's containers are removed again, endpoints whose
-// container is gone are disconnected by force, and the removal retried,
-// for a few seconds.
+// removeNetwork removes the session's network. The engine may refuse with
+// "has active endpoints" after the last container went: a Start racing
+// this Close attached one, or the engine drops a removed container's
+// endpoint late. Then the session's containers are removed again,
+// endpoints whose container is gone are disconnected by force, and the
+// removal retried, for a few seconds. An engine whose own bookkeeping
+// keeps an endpoint that no container has (moby/moby#42119, seen once in
+// CI on 20.10 after concurrent starts) refuses until it restarts: the
+// error says so.
 func (s *session) removeNetwork(ctx context.Context, filter client.Filters) error {
+	err := s.retryNetworkRemove(ctx, filter)
+	if err != nil && strings.Contains(err.Error(), "active endpoints") {
+		if n, ierr := s.b.cli.NetworkInspect(ctx, s.netID, client.NetworkInspectOptions{}); ierr == nil && len(n.Network.Containers) == 0 {
+			return fmt.Errorf("%w: no container is attached, so the engine's record of one is stale (moby/moby#42119); the network can go once the engine restarts, and the next sweep (cleanroom gc) removes it then", err)
+		}
+	}
+	return err
+}
+
+func (s *session) retryNetworkRemove(ctx context.Context, filter client.Filters) error {
 	for attempt := 0; ; attempt++ {
 		_, err := s.b.cli.NetworkRemove(ctx, s.netID, client.NetworkRemoveOptions{})
 		if err == nil || isNotFound(err) {
