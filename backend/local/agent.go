@@ -256,7 +256,7 @@ func credential(spec string) (*syscall.Credential, string, error) {
 	}
 	// A rootless sandbox with a single user may not call setgroups (see
 	// idMap.write): its processes keep the init's groups, which are none.
-	if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
+	if setgroupsDenied() {
 		if cred.Uid != 0 || cred.Gid != 0 {
 			return nil, "", fmt.Errorf("user %q: this sandbox's user namespace has root as its only user (the runner is not root, and has no subordinate ids to map)", spec)
 		}

@@ -467,22 +467,13 @@ func holderWaitForMap() int {
 	unix.CloseOnExec(4)
 	env := []string{holderEnv + "=2"}
 	for _, kv := range os.Environ() {
-		if k, _, _ := cutEnv(kv); k != holderEnv {
+		if k, _, _ := strings.Cut(kv, "="); k != holderEnv {
 			env = append(env, kv)
 		}
 	}
 	err := unix.Exec("/proc/self/exe", os.Args, env)
 	fmt.Fprintf(os.Stderr, "executing the holder as root of its user namespace: %v\n", err)
 	return 1
-}
-
-func cutEnv(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 // holderMain serves the runner until it goes.

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -150,10 +151,17 @@ func readIDMaps() (idMaps, error) {
 	if m.gid, err = readIDLines("/proc/self/gid_map"); err != nil {
 		return m, err
 	}
-	b, err := os.ReadFile("/proc/self/setgroups")
-	m.setgroups = err == nil && strings.TrimSpace(string(b)) == "allow"
+	m.setgroups = !setgroupsDenied()
 	return m, nil
 }
+
+// setgroupsDenied says whether this process's user namespace refuses
+// setgroups(2), as one mapped by its user alone does (idMap.write). It does
+// not change in a process's life; a sandbox asks at every process start.
+var setgroupsDenied = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/self/setgroups")
+	return err == nil && strings.TrimSpace(string(b)) == "deny"
+})
 
 func readIDLines(path string) (idLines, error) {
 	b, err := os.ReadFile(path)

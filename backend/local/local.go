@@ -347,13 +347,8 @@ func netName(session string) string { return "netns:" + session }
 // environment.
 func sandboxesOf(session string) (inits, holders []int) {
 	mark := sessionEnv + "=" + session
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+	for _, pid := range procPids() {
+		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
 		if err != nil {
 			continue
 		}

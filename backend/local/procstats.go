@@ -19,22 +19,13 @@ import (
 // child's time to their own once they have waited for it.
 func procStats(init int, pidsLimit int64) backend.Stats {
 	st := backend.Stats{At: time.Now(), PidsLimit: pidsLimit}
-	procs := map[int]procStat{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if p, ok := readProcStat(pid); ok {
-			procs[pid] = p
-		}
-	}
+	procs := procTable()
 	if p, ok := procs[init]; ok {
 		st.CPU += p.childCPU // the init's own time is not the container's
 	}
+	roots := map[int]bool{init: true}
 	for pid, p := range procs {
-		if !descends(procs, pid, init) {
+		if !descends(procs, pid, roots) {
 			continue
 		}
 		st.CPU += p.cpu + p.childCPU
@@ -85,14 +76,39 @@ func readProcStat(pid int) (procStat, bool) {
 	}, true
 }
 
-// descends says whether pid is below root in the process tree.
-func descends(procs map[int]procStat, pid, root int) bool {
+// procPids lists the processes in /proc (the host's, or a sandbox's own).
+func procPids() []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// procTable reads the stat file of every process, by pid.
+func procTable() map[int]procStat {
+	procs := map[int]procStat{}
+	for _, pid := range procPids() {
+		if p, ok := readProcStat(pid); ok {
+			procs[pid] = p
+		}
+	}
+	return procs
+}
+
+// descends says whether pid is below one of roots in the process tree.
+// The walk stops at init (pid 1), whose children are orphans, and at a
+// process procs does not know.
+func descends(procs map[int]procStat, pid int, roots map[int]bool) bool {
 	for n := 0; n < 4096; n++ {
 		p, ok := procs[pid]
 		if !ok || p.ppid <= 1 {
 			return false
 		}
-		if p.ppid == root {
+		if roots[p.ppid] {
 			return true
 		}
 		pid = p.ppid

@@ -116,7 +116,7 @@ func TestDescends(t *testing.T) {
 	}
 	for _, c := range cases {
 		done := make(chan bool, 1)
-		go func() { done <- descends(procs, c.pid, c.root) }()
+		go func() { done <- descends(procs, c.pid, map[int]bool{c.root: true}) }()
 		select {
 		case got := <-done:
 			if got != c.want {

@@ -64,14 +64,9 @@ func killTimeNS(tag string) {
 
 // inTimeNS lists the live processes of the sandbox in time namespace tag.
 func inTimeNS(tag string) []int {
-	entries, _ := os.ReadDir("/proc")
 	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ns, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "time")); err == nil && ns == tag && !isZombie(pid) {
+	for _, pid := range procPids() {
+		if ns, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "ns", "time")); err == nil && ns == tag && !isZombie(pid) {
 			out = append(out, pid)
 		}
 	}

@@ -1,8 +1,6 @@
 package local
 
 import (
-	"os"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -53,24 +51,11 @@ func killTree(pid int) {
 // descendants returns the processes whose parent chain reaches a member of
 // roots, from /proc of the container's PID namespace.
 func descendants(roots map[int]bool) map[int]bool {
-	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, ok := readProcStat(p); ok {
-			parent[p] = st.ppid
-		}
-	}
+	procs := procTable()
 	out := map[int]bool{}
-	for p := range parent {
-		for q, n := p, 0; q > 1 && n < 64; q, n = parent[q], n+1 {
-			if roots[q] {
-				out[p] = true
-				break
-			}
+	for p := range procs {
+		if descends(procs, p, roots) {
+			out[p] = true
 		}
 	}
 	return out
