@@ -41,8 +41,12 @@ func CheckBackend(s *suite.Suite, project *suite.Policy, t Traits) errs.Validati
 		}
 		list = append(list, &errs.ValidationError{Pos: p, Message: fmt.Sprintf(format, args...)})
 	}
+	var ps *policies // resolved once, for what needs them
+	if !t.RunsImages || t.Limits != "" || t.Users != "" {
+		ps = resolvePolicies(s, project)
+	}
 	if t.Limits != "" || t.Users != "" {
-		list = append(list, checkRestrictions(s, project, t.Restrictions)...)
+		list = append(list, checkRestrictions(s, ps, t.Restrictions)...)
 	}
 	if t.RunsImages {
 		for _, svc := range s.Services {
@@ -53,7 +57,6 @@ func CheckBackend(s *suite.Suite, project *suite.Policy, t Traits) errs.Validati
 		return list
 	}
 	const why = "needs the Docker backend (--backend docker): the local backend runs programs of this machine, not images"
-	ps := resolvePolicies(s, project)
 	usedBy := map[int]string{}
 	for _, svc := range s.Services {
 		if svc.Kind.Value == suite.KindGeneric {
@@ -109,9 +112,8 @@ func TraitsOf(b backend.Backend) Traits {
 
 // checkRestrictions finds what r rules out: limits, at the key or the
 // preset that set them; users other than root.
-func checkRestrictions(s *suite.Suite, project *suite.Policy, r backend.Restrictions) errs.ValidationErrors {
+func checkRestrictions(s *suite.Suite, ps *policies, r backend.Restrictions) errs.ValidationErrors {
 	var list errs.ValidationErrors
-	ps := resolvePolicies(s, project)
 	at := func(e policy.Effective, key string, fallback suite.Pos) string {
 		for _, k := range []string{key, "preset"} {
 			if p := e.Origin[k]; p != "" {
