@@ -78,6 +78,19 @@ func newBackends(b *testing.B) backendPair {
 	if err := local.Available(); err != nil {
 		b.Skipf("the local backend cannot run here: %v", err)
 	}
+	lb := newLocalBackend(b)
+	db, err := docker.New(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	return backendPair{local: lb, docker: db}
+}
+
+// newLocalBackend makes a local backend that keeps its sessions under a
+// temporary directory of its own, removed when b ends.
+func newLocalBackend(b *testing.B) *local.Backend {
+	b.Helper()
 	// Short: the control sockets live there, and a socket path has a limit
 	// of 107 bytes.
 	dir, err := os.MkdirTemp("", "crb")
@@ -89,12 +102,7 @@ func newBackends(b *testing.B) backendPair {
 	if err != nil {
 		b.Fatal(err)
 	}
-	db, err := docker.New(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = db.Close() })
-	return backendPair{local: lb, docker: db}
+	return lb
 }
 
 // newEnvOn creates an environment on be. Its images are never pulled: the

@@ -123,15 +123,7 @@ func newRootlessPair(b *testing.B) *rootlessPair {
 		b.Skip("starts sandboxes and PostgreSQL servers; not under -short")
 	}
 	r := rootlesstest.New(b)
-	dir, err := os.MkdirTemp("", "crb")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	lb, err := local.New(local.WithStateDir(dir))
-	if err != nil {
-		b.Fatal(err)
-	}
+	lb := newLocalBackend(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := r.Command(ctx, []string{rootlessChildEnv + "=1"})
 	cmd.Stderr = os.Stderr
