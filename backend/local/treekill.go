@@ -34,31 +34,23 @@ func killUntilGone(list func() []int, pause time.Duration) {
 func killTree(pid int) {
 	tree := map[int]bool{pid: true}
 	killUntilGone(func() []int {
-		for p := range descendants(tree) {
-			tree[p] = true
+		// One read of /proc of the container's PID namespace serves
+		// both: who joined the tree, and who of it still runs.
+		procs := procTable()
+		for p := range procs {
+			if descends(procs, p, tree) {
+				tree[p] = true
+			}
 		}
 		_ = unix.Kill(-pid, unix.SIGKILL)
 		var alive []int
 		for p := range tree {
-			if !isZombie(p) {
+			if st, ok := procs[p]; ok && st.state != 'Z' {
 				alive = append(alive, p)
 			}
 		}
 		return alive
 	}, 5*time.Millisecond)
-}
-
-// descendants returns the processes whose parent chain reaches a member of
-// roots, from /proc of the container's PID namespace.
-func descendants(roots map[int]bool) map[int]bool {
-	procs := procTable()
-	out := map[int]bool{}
-	for p := range procs {
-		if descends(procs, p, roots) {
-			out[p] = true
-		}
-	}
-	return out
 }
 
 // isZombie says whether pid has exited (and is not reaped yet, or gone).
